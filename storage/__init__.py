@@ -1,0 +1,1 @@
+"""Persistence: SQLModel tables, engines, encrypted keys, migrations and workspace-scoped stores."""

@@ -1,0 +1,45 @@
+"""Claims on platform events, so a retried or duplicated delivery is handled exactly once.
+
+Several processes (behind a load balancer, or Slack's own retries landing on another worker)
+may receive the same event. Each one tries to insert ``(platform, event_key)``; the unique
+constraint lets exactly one insert win, with no read-then-write race. Rows only need to outlive
+the platform's retry window, so old ones are pruned.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from storage.models import ProcessedEvent, utcnow
+from storage.stores._sql import naive_utc, upsert_insert
+
+__all__ = ["EVENT_RETENTION", "claim_event", "prune_events"]
+
+#: Slack retries for about five minutes; a day is generous and keeps the table small.
+EVENT_RETENTION = timedelta(days=1)
+
+
+async def claim_event(
+    session: AsyncSession, *, platform: str, event_key: str, now: datetime | None = None
+) -> bool:
+    """True for the first claim of ``event_key`` on ``platform``; False for every later one."""
+    table = ProcessedEvent.__table__  # type: ignore[attr-defined]
+    statement = (
+        upsert_insert(session, table)
+        .values(platform=platform, event_key=event_key, created_at=naive_utc(now) or utcnow())
+        .on_conflict_do_nothing(index_elements=["platform", "event_key"])
+    )
+    result = await session.execute(statement)
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def prune_events(session: AsyncSession, *, older_than: datetime) -> int:
+    """Delete claims made before ``older_than``; returns how many went."""
+    result = await session.execute(
+        delete(ProcessedEvent).where(col(ProcessedEvent.created_at) < naive_utc(older_than))
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

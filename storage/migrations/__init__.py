@@ -1,0 +1,1 @@
+"""Alembic environment and revisions; driven from code by ``storage.migrate``."""

@@ -1,0 +1,208 @@
+"""SQLModel tables: one class per concept.
+
+Conventions: money is an integer number of nano-USD (1e-9 USD), prices are nano-USD per 1M
+tokens, times are naive UTC. Every tenant-owned row carries ``workspace_id``.
+
+Timestamps are annotated ``NaiveDatetime``: SQLModel maps a plain ``datetime`` to its
+``UTCDateTime`` type, which rejects naive values and makes PostgreSQL columns ``timestamptz``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from pydantic import NaiveDatetime
+from sqlalchemy import BigInteger, Column, Index, LargeBinary, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """Naive UTC now: what every timestamp column stores."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Workspace(SQLModel, table=True):
+    """One tenant: a Slack team, a Discord guild or a console workspace."""
+
+    __tablename__ = "workspace"
+    __table_args__ = (
+        UniqueConstraint("platform", "external_id", name="uq_workspace_platform_ext"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=16)
+    external_id: str = Field(max_length=64)
+    name: str | None = Field(default=None, max_length=200)
+    default_model: str | None = Field(default=None, max_length=200)
+    created_at: NaiveDatetime = Field(default_factory=utcnow)
+
+
+class AllowedModel(SQLModel, table=True):
+    """A model id a workspace may use, with the pricing known when it was added."""
+
+    __tablename__ = "allowed_model"
+    __table_args__ = (UniqueConstraint("workspace_id", "model_id", name="uq_allowed_model"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    provider: str = Field(max_length=32)
+    model_id: str = Field(max_length=200)
+    input_nano_per_1m: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    output_nano_per_1m: int | None = Field(
+        default=None, sa_column=Column(BigInteger, nullable=True)
+    )
+    cached_input_nano_per_1m: int | None = Field(
+        default=None, sa_column=Column(BigInteger, nullable=True)
+    )
+    added_by: str | None = Field(default=None, max_length=64)
+    created_at: NaiveDatetime = Field(default_factory=utcnow)
+
+
+class ProviderKey(SQLModel, table=True):
+    """A workspace's API key for one provider, Fernet-encrypted; only a mask is kept in clear."""
+
+    __tablename__ = "provider_key"
+    __table_args__ = (UniqueConstraint("workspace_id", "provider", name="uq_provider_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    provider: str = Field(max_length=32)
+    ciphertext: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    #: e.g. ``sk-or-v1-…9f3a``: enough to recognise a key, useless to use one.
+    masked: str = Field(max_length=40)
+    set_by: str | None = Field(default=None, max_length=64)
+    created_at: NaiveDatetime = Field(default_factory=utcnow)
+
+
+class Conversation(SQLModel, table=True):
+    """A /chat and its follow-ups: the model stays the same for the whole conversation."""
+
+    __tablename__ = "conversation"
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    channel_id: str = Field(max_length=64)
+    user_id: str = Field(max_length=64)
+    provider: str = Field(max_length=32)
+    model: str = Field(max_length=200)
+    created_at: NaiveDatetime = Field(default_factory=utcnow)
+
+
+class ConversationMessage(SQLModel, table=True):
+    __tablename__ = "conversation_message"
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id", index=True)
+    role: str = Field(max_length=16)
+    content: str
+    created_at: NaiveDatetime = Field(default_factory=utcnow)
+
+
+class ConversationAnchor(SQLModel, table=True):
+    """A platform message that continues a conversation when replied to.
+
+    Slack: the thread's root ``ts``; Discord: each message id of a bot answer.
+    """
+
+    __tablename__ = "conversation_anchor"
+    __table_args__ = (UniqueConstraint("workspace_id", "anchor", name="uq_conversation_anchor"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id")
+    anchor: str = Field(max_length=128)
+    conversation_id: int = Field(foreign_key="conversation.id", index=True)
+
+
+class UsageRecord(SQLModel, table=True):
+    """The ledger: one row per chat, whatever its outcome."""
+
+    __tablename__ = "usage_record"
+    __table_args__ = (
+        Index("ix_usage_ws_channel_time", "workspace_id", "channel_id", "created_at"),
+        Index("ix_usage_ws_time", "workspace_id", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id")
+    channel_id: str = Field(max_length=64)
+    user_id: str = Field(max_length=64)
+    provider: str = Field(max_length=32)
+    model_requested: str = Field(max_length=200)
+    model_served: str | None = Field(default=None, max_length=200)
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+    reasoning_tokens: int = 0
+    #: nano-USD; NULL when the cost is unknown.
+    cost_nano: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    #: ``reported`` (provider's usage.cost), ``computed`` (pricing table) or ``unknown``.
+    cost_source: str = Field(default="unknown", max_length=16)
+    generation_id: str | None = Field(default=None, max_length=128, index=True)
+    latency_ms: int = 0
+    #: ``ok``, ``cut_off``, ``error`` or ``cancelled``.
+    outcome: str = Field(max_length=16)
+    error_kind: str | None = Field(default=None, max_length=32)
+    conversation_id: int | None = Field(default=None, foreign_key="conversation.id")
+    created_at: NaiveDatetime = Field(default_factory=utcnow)
+
+
+class ProcessedEvent(SQLModel, table=True):
+    """A platform event already taken by some process: the cross-process de-duplication claim.
+
+    ``event_key`` is whatever identifies one delivery on its platform (Slack: a message's
+    team, channel and ts, or a slash command's trigger id). Old rows are pruned.
+    """
+
+    __tablename__ = "processed_event"
+    __table_args__ = (
+        UniqueConstraint("platform", "event_key", name="uq_processed_event"),
+        Index("ix_processed_event_created_at", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=16)
+    event_key: str = Field(max_length=255)
+    created_at: NaiveDatetime = Field(default_factory=utcnow)
+
+
+class SlackInstallation(SQLModel, table=True):
+    """A Slack workspace (or org) that installed the app through OAuth; the latest wins.
+
+    ``enterprise_id`` and ``team_id`` are ``""`` rather than NULL when absent, so the unique
+    constraint holds (NULLs never collide). Tokens are Fernet-encrypted like provider keys.
+    """
+
+    __tablename__ = "slack_installation"
+    __table_args__ = (
+        UniqueConstraint("client_id", "enterprise_id", "team_id", name="uq_slack_installation"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: str = Field(max_length=64)
+    app_id: str | None = Field(default=None, max_length=32)
+    enterprise_id: str = Field(default="", max_length=32)
+    enterprise_name: str | None = Field(default=None, max_length=200)
+    team_id: str = Field(default="", max_length=32)
+    team_name: str | None = Field(default=None, max_length=200)
+    is_enterprise_install: bool = False
+    bot_id: str | None = Field(default=None, max_length=32)
+    bot_user_id: str | None = Field(default=None, max_length=32)
+    bot_scopes: str = Field(default="", max_length=1000)
+    bot_token: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    bot_refresh_token: bytes | None = Field(
+        default=None, sa_column=Column(LargeBinary, nullable=True)
+    )
+    bot_token_expires_at: NaiveDatetime | None = None
+    installer_user_id: str | None = Field(default=None, max_length=32)
+    installed_at: NaiveDatetime = Field(default_factory=utcnow)
+
+
+class SlackOAuthState(SQLModel, table=True):
+    """A one-time OAuth ``state`` issued by ``/slack/install``; consumed by the redirect."""
+
+    __tablename__ = "slack_oauth_state"
+    __table_args__ = (UniqueConstraint("state", name="uq_slack_oauth_state"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    state: str = Field(max_length=64)
+    expire_at: NaiveDatetime = Field(index=True)
