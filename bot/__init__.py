@@ -1,0 +1,1 @@
+"""routerbot: governed, cost-visible LLM access from Slack, Discord and the terminal."""

@@ -1,0 +1,143 @@
+"""``routerbot …``: the command-line entry point. Front-ends are imported only when asked for,
+so the console starts without loading slack_bolt or discord."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from collections.abc import Sequence
+
+from bot.config import Settings, load_settings
+from bot.core.errors import ConfigurationError
+from bot.core.pricing import ModelSettingsError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="routerbot",
+        description="Governed, cost-visible LLM access from Slack, Discord and the terminal.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    console = sub.add_parser("console", help="chat and manage a workspace from the terminal")
+    console.add_argument("--workspace", default="default", help="console workspace name")
+    sub.add_parser("slack", help="run the Slack front-end (HTTP on $PORT, or Socket Mode)")
+    sub.add_parser("discord", help="run the Discord front-end")
+    sub.add_parser("run", help="run every front-end whose credentials are configured")
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    db_sub.add_parser("upgrade", help="apply pending migrations")
+    sub.add_parser("secret-key", help="print a new Fernet key for ROUTERBOT_SECRET_KEY")
+    sub.add_parser(
+        "rotate-keys",
+        help="re-encrypt stored API keys with the first ROUTERBOT_SECRET_KEY",
+    )
+    _add_report_commands(sub)
+    return parser
+
+
+def _add_report_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Operator reports (costs, export, reconcile) live in bot.reports when installed."""
+    try:
+        from bot import reports
+    except ImportError:
+        return
+    reports.add_arguments(sub)
+
+
+def _fail(message: str) -> int:
+    print(f"routerbot: {message}", file=sys.stderr)
+    return 2
+
+
+async def _console(settings: Settings, workspace: str) -> int:
+    from bot.console import run_console
+    from bot.runtime import build_runtime
+
+    runtime, warning = await build_runtime(settings, allow_generated_key=True)
+    try:
+        if warning:
+            print(warning, file=sys.stderr)
+        await run_console(runtime, workspace=workspace, user=getpass.getuser())
+    finally:
+        await runtime.aclose()
+    return 0
+
+
+async def _db_upgrade(settings: Settings) -> int:
+    from storage.migrate import upgrade
+
+    await upgrade(settings.database_url)
+    print("database is at the latest schema")
+    return 0
+
+
+async def _rotate(settings: Settings) -> int:
+    from bot.runtime import load_vault
+    from storage import stores
+    from storage.db import Database
+    from storage.migrate import ensure_schema
+
+    vault, _ = load_vault(settings, allow_generate=False)
+    db = Database(settings.database_url)
+    try:
+        await ensure_schema(db)
+        async with db.session() as session:
+            count = await stores.rotate_keys(session, vault=vault)
+    finally:
+        await db.dispose()
+    print(f"re-encrypted {count} stored key(s) with the first ROUTERBOT_SECRET_KEY")
+    return 0
+
+
+def _front_end(name: str, settings: Settings) -> int:
+    if name == "slack":
+        from bot.slack_app import run_slack
+
+        return run_slack(settings)
+    if name == "discord":
+        from bot.discord_app import run_discord
+
+        return run_discord(settings)
+    from bot.serve import run_all
+
+    return run_all(settings)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    command = args.command or "console"
+    try:
+        settings = load_settings()
+    except Exception as exc:  # pydantic's ValidationError names the variable
+        return _fail(f"invalid configuration: {exc}")
+    from bot.logging import configure_logging
+
+    configure_logging("WARNING" if command == "console" else settings.routerbot_log_level)
+    try:
+        if command == "console":
+            return asyncio.run(_console(settings, getattr(args, "workspace", "default")))
+        if command == "db":
+            return asyncio.run(_db_upgrade(settings))
+        if command == "secret-key":
+            from storage.crypto import generate_key
+
+            print(generate_key())
+            return 0
+        if command == "rotate-keys":
+            return asyncio.run(_rotate(settings))
+        if command in ("slack", "discord", "run"):
+            return _front_end(command, settings)
+        handler = getattr(args, "handler", None)
+        if handler is not None:
+            return int(handler(settings, args))
+    except (ModelSettingsError, ConfigurationError) as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return 130
+    return _fail(f"unknown command {command}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

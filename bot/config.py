@@ -1,0 +1,79 @@
+"""Configuration: read once from the environment (and a .env file) into typed settings."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL_SETTINGS = REPO_ROOT / "defaultModelSettings.json"
+_PACKAGED_MODEL_SETTINGS = Path(__file__).resolve().parent / "defaultModelSettings.json"
+
+
+class Settings(BaseSettings):
+    """Every knob of SPEC §6. Field names are the environment variable names."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    database_url: str = "sqlite:///data/routerbot.db"
+    routerbot_secret_key: SecretStr | None = None
+    routerbot_data_dir: Path = Path("data")
+
+    openrouter_base_url: str = "https://openrouter.ai/api/v1"
+    openrouter_api_key: SecretStr | None = None
+    fireworks_base_url: str = "https://api.fireworks.ai/inference/v1"
+    fireworks_api_key: SecretStr | None = None
+    routerbot_model_settings: Path | None = None
+    routerbot_app_url: str = "https://github.com/routerbot/routerbot"
+    routerbot_app_title: str = "routerbot"
+    routerbot_admins: str = ""
+    routerbot_log_level: str = "INFO"
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_client_id: str | None = None
+    slack_client_secret: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    port: int = Field(default=3000, ge=0, le=65535)
+
+    discord_token: SecretStr | None = None
+    discord_api_base: str = "https://discord.com/api/v10"
+    discord_gateway_url: str | None = None
+    discord_shard_count: int | None = None
+    discord_shard_ids: str | None = None
+    discord_auto_shard: bool = False
+
+    @property
+    def model_settings_path(self) -> Path:
+        if self.routerbot_model_settings is not None:
+            return self.routerbot_model_settings
+        if DEFAULT_MODEL_SETTINGS.exists():
+            return DEFAULT_MODEL_SETTINGS
+        return _PACKAGED_MODEL_SETTINGS
+
+    @cached_property
+    def admins(self) -> frozenset[str]:
+        """``platform:user_id`` entries of ROUTERBOT_ADMINS."""
+        return frozenset(item.strip() for item in self.routerbot_admins.split(",") if item.strip())
+
+    def fallback_key(self, provider: str) -> SecretStr | None:
+        """The operator's key for workspaces that have not set their own."""
+        if provider == "openrouter":
+            return self.openrouter_api_key
+        if provider == "fireworks":
+            return self.fireworks_api_key
+        return None
+
+    @property
+    def secret_key_file(self) -> Path:
+        return self.routerbot_data_dir / "secret.key"
+
+
+def load_settings(**overrides: object) -> Settings:
+    return Settings(**overrides)  # type: ignore[arg-type]

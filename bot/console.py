@@ -1,0 +1,173 @@
+"""The terminal front-end: the full command grammar at a prompt or line by line from stdin.
+
+Lines that start with ``/`` are commands; any other line continues the current conversation
+(or starts one with the default model). Nothing typed is echoed back, so a key pasted with
+``/apikey set`` stays only where the terminal itself showed it. This module must not import
+slack_bolt or discord: the console starts fast and works without them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import sys
+from typing import TextIO
+
+from bot.core import commands as c
+from bot.core.errors import UserFacingError
+from bot.core.replies import (
+    ChatCompleted,
+    ChatDelta,
+    ChatFailed,
+    ChatStarted,
+    ErrorReply,
+    Invocation,
+    KeyPromptReply,
+    Reply,
+    TextReply,
+)
+from bot.runtime import Runtime
+from storage.models import Conversation
+
+PROMPT = "routerbot> "
+
+
+class Console:
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        workspace: str,
+        user: str,
+        out: TextIO,
+        interactive: bool,
+    ) -> None:
+        self.runtime = runtime
+        self.out = out
+        self.interactive = interactive
+        # The operator of a console is its workspace's admin.
+        self.ctx = Invocation(
+            platform="console",
+            workspace_id=workspace,
+            workspace_name=workspace,
+            channel_id="console",
+            user_id=user,
+            is_admin=True,
+        )
+        self.conversation: Conversation | None = None
+
+    def write(self, text: str) -> None:
+        self.out.write(text)
+        self.out.flush()
+
+    async def handle_line(self, line: str) -> None:
+        line = line.strip()
+        if not line:
+            return
+        if line.lower() in ("/quit", "/exit"):
+            raise EOFError
+        if not line.startswith("/"):
+            await self._follow_up(line)
+            return
+        try:
+            command = c.parse(line)
+        except UserFacingError as exc:
+            self.write(f"{exc.message}\n")
+            return
+        if isinstance(command, c.Chat):
+            self.conversation = None
+        await self._render(self.runtime.dispatcher.run(self.ctx, command))
+
+    async def _follow_up(self, text: str) -> None:
+        service = self.runtime.service
+        await self._render(service.chat(self.ctx, text, conversation=self.conversation))
+
+    async def _render(self, replies: object) -> None:
+        streamed = False
+        async for reply in replies:  # type: ignore[attr-defined]
+            streamed = await self._render_one(reply, streamed)
+
+    async def _render_one(self, reply: Reply, streamed: bool) -> bool:
+        match reply:
+            case ChatStarted():
+                return False
+            case ChatDelta(text=text):
+                self.write(text)
+                return True
+            case ChatCompleted():
+                if not streamed and reply.text:
+                    self.write(reply.text)
+                if reply.text:
+                    self.write("\n")
+                for notice in reply.notices:
+                    self.write(f"{notice}\n")
+                self.write(f"— {reply.footer}\n")
+                if reply.conversation_id:
+                    self.conversation = await self.runtime.service.find_conversation_by_id(
+                        self.ctx, reply.conversation_id
+                    )
+                return False
+            case ChatFailed(text=text) | ErrorReply(text=text):
+                if streamed:
+                    self.write("\n")
+                self.write(f"{text}\n")
+                return False
+            case TextReply(text=text):
+                self.write(f"{text}\n")
+                return False
+            case KeyPromptReply(provider=provider):
+                await self._prompt_key(provider)
+                return False
+        return streamed
+
+    async def _prompt_key(self, provider: str | None) -> None:
+        if not self.interactive:
+            self.write("Use /apikey set <key> to set the key.\n")
+            return
+        key = await asyncio.to_thread(getpass.getpass, "API key (input hidden): ")
+        if not key.strip():
+            self.write("No key entered; nothing was stored.\n")
+            return
+        from pydantic import SecretStr
+
+        command = c.ApiKeySet(SecretStr(key.strip()), provider)
+        await self._render(self.runtime.dispatcher.run(self.ctx, command))
+
+
+async def run_console(
+    runtime: Runtime,
+    *,
+    workspace: str,
+    user: str,
+    stdin: TextIO = sys.stdin,
+    out: TextIO = sys.stdout,
+    interactive: bool | None = None,
+) -> None:
+    if interactive is None:
+        interactive = stdin.isatty() and out.isatty()
+    console = Console(runtime, workspace=workspace, user=user, out=out, interactive=interactive)
+    if interactive:
+        with contextlib.suppress(ImportError):
+            import readline  # noqa: F401  (line editing and history for input())
+        console.write(
+            f"routerbot console — workspace {workspace}. Type /help, /quit to leave; "
+            "plain text chats.\n"
+        )
+    while True:
+        try:
+            if interactive:
+                line = await asyncio.to_thread(input, PROMPT)
+            else:
+                line = await asyncio.to_thread(stdin.readline)
+                if line == "":
+                    break
+            await console.handle_line(line)
+        except EOFError:
+            if interactive:
+                console.write("\n")
+            break
+        except KeyboardInterrupt:
+            console.write("\n")
+            if not interactive:
+                break

@@ -1,0 +1,1 @@
+"""Platform-neutral core: command grammar, ProviderService, pricing and replies."""

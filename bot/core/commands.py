@@ -1,0 +1,348 @@
+"""The command grammar of SPEC §2: one parser for every front-end.
+
+Front-ends that receive free text (Slack slash commands, the console) call :func:`parse`; those
+with typed options (Discord) build the command dataclasses directly. Either way the result goes
+to :class:`bot.core.dispatch.Dispatcher`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Literal
+
+from pydantic import SecretStr
+
+from bot.core.errors import UsageError
+
+Period = Literal["today", "week", "month", "30d", "all"]
+PERIODS: tuple[Period, ...] = ("today", "week", "month", "30d", "all")
+PROVIDERS = ("openrouter", "fireworks")
+
+MAX_BUDGET_USD = Decimal(1_000_000)
+
+# author/slug with an optional :variant (OpenRouter), or accounts/<acct>/models/<slug> (Fireworks).
+MODEL_ID = re.compile(
+    r"^(?:[A-Za-z0-9][\w.\-]*/[\w.\-]+(?::[\w.\-]+)?"
+    r"|accounts/[\w.\-]+/models/[\w.\-]+)$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Help:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ModelsList:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ModelsRecommended:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ModelsAdd:
+    model_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelsRemove:
+    model_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelsDefault:
+    model_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Chat:
+    prompt: str
+    model: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeySet:
+    key: SecretStr
+    provider: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyModal:
+    """``/apikey`` alone: the front-end asks for the key privately (modal, hidden prompt)."""
+
+    provider: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyStatus:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyClear:
+    provider: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Costs:
+    period: Period = "month"
+    scope: Literal["channel", "workspace"] = "channel"
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetShow:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetSet:
+    amount_usd: Decimal
+    channel: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetClear:
+    channel: bool = False
+
+
+Command = (
+    Help
+    | ModelsList
+    | ModelsRecommended
+    | ModelsAdd
+    | ModelsRemove
+    | ModelsDefault
+    | Chat
+    | ApiKeySet
+    | ApiKeyModal
+    | ApiKeyStatus
+    | ApiKeyClear
+    | Costs
+    | BudgetShow
+    | BudgetSet
+    | BudgetClear
+)
+
+USAGE = {
+    "models": "Usage: /models [list | recommended | add <id> | remove <id> | default <id>]",
+    "chat": "Usage: /chat [--model <id>] <prompt>",
+    "apikey": "Usage: /apikey [set <key> | status | clear]",
+    "costs": "Usage: /costs [today|week|month|30d|all] or /costs workspace [period]",
+    "budget": "Usage: /budget [set <usd> [--channel] | clear [--channel]]",
+    "help": "Usage: /help",
+}
+
+HELP_TEXT = """\
+routerbot commands:
+• /chat [--model <id>] <prompt> — ask a model; replies continue the conversation
+• /models — the models this workspace may use (default marked)
+• /models recommended — recommended models and their prices
+• /models add|remove|default <id> — manage the allowlist (admins)
+• /apikey set <key> · /apikey status · /apikey clear — the key that pays (admins)
+• /costs [today|week|month|30d|all] — this channel's spend
+• /costs workspace [period] — spend by channel (admins)
+• /budget · /budget set <usd> [--channel] · /budget clear [--channel] — monthly limits (admins)"""
+
+
+def _usage(word: str, problem: str | None = None) -> UsageError:
+    text = USAGE[word]
+    return UsageError(f"{problem} {text}" if problem else text)
+
+
+def validate_model_id(model_id: str) -> str:
+    if len(model_id) > 200 or not MODEL_ID.match(model_id):
+        shown = model_id if len(model_id) <= 80 else model_id[:77] + "..."
+        raise UsageError(
+            f"`{shown}` is not a model id; use the form author/slug, e.g. openai/gpt-4o-mini."
+        )
+    return model_id
+
+
+def _split_first(text: str) -> tuple[str, str]:
+    text = text.strip()
+    if not text:
+        return "", ""
+    parts = text.split(maxsplit=1)
+    return parts[0], parts[1] if len(parts) > 1 else ""
+
+
+def _parse_models(rest: str) -> Command:
+    sub, arg = _split_first(rest)
+    sub = sub.lower()
+    if sub in ("", "list"):
+        if arg:
+            raise _usage("models")
+        return ModelsList()
+    if sub == "recommended":
+        if arg:
+            raise _usage("models")
+        return ModelsRecommended()
+    if sub in ("add", "remove", "rm", "default"):
+        ids = arg.split()
+        if len(ids) != 1:
+            raise _usage("models", f"/models {sub} takes exactly one model id.")
+        model_id = validate_model_id(ids[0])
+        if sub == "add":
+            return ModelsAdd(model_id)
+        if sub == "default":
+            return ModelsDefault(model_id)
+        return ModelsRemove(model_id)
+    raise _usage("models", f"Unknown subcommand `{sub[:30]}`.")
+
+
+def _parse_chat(rest: str) -> Command:
+    tokens = rest.split()
+    model: str | None = None
+    # Leading flags: --model <id>, --model=<id>, -m <id>; "--" ends them.
+    text = rest.strip()
+    while tokens and tokens[0].startswith("-"):
+        flag = tokens[0]
+        if flag == "--":
+            text = text[2:].strip()
+            tokens = tokens[1:]
+            break
+        name, eq, value = flag.partition("=")
+        if name not in ("--model", "-m"):
+            raise _usage("chat", f"Unknown option `{name[:30]}`.")
+        if model is not None:
+            raise _usage("chat", "Give --model once.")
+        if eq:
+            if not value:
+                raise _usage("chat", "--model needs a model id.")
+            model, consumed = value, 1
+        else:
+            if len(tokens) < 2:
+                raise _usage("chat", "--model needs a model id.")
+            model, consumed = tokens[1], 2
+        # Drop the consumed tokens from the raw text, keeping the prompt's own spacing.
+        for token in tokens[:consumed]:
+            text = text[text.index(token) + len(token) :].lstrip()
+        tokens = tokens[consumed:]
+    # A trailing "--model <id>" is accepted too, as people type it after the question.
+    if model is None and len(tokens) >= 3 and tokens[-2] in ("--model", "-m"):
+        model = tokens[-1]
+        text = text[: text.rindex(tokens[-2])].rstrip()
+    if model is not None:
+        validate_model_id(model)
+    if not text:
+        raise _usage("chat", "The prompt is empty.")
+    return Chat(prompt=text, model=model)
+
+
+def _parse_apikey(rest: str) -> Command:
+    tokens = rest.split()
+    provider: str | None = None
+    if "--provider" in tokens:
+        i = tokens.index("--provider")
+        if i + 1 >= len(tokens) or tokens[i + 1].lower() not in PROVIDERS:
+            raise _usage("apikey", f"--provider is one of {', '.join(PROVIDERS)}.")
+        provider = tokens[i + 1].lower()
+        del tokens[i : i + 2]
+    if not tokens:
+        return ApiKeyModal(provider)
+    sub = tokens[0].lower()
+    if sub == "set":
+        if len(tokens) == 1:
+            return ApiKeyModal(provider)
+        if len(tokens) != 2:
+            raise UsageError(
+                "Usage: /apikey set <key> (the key has no spaces); nothing was stored."
+            )
+        return ApiKeySet(SecretStr(tokens[1]), provider)
+    if sub == "status" and len(tokens) == 1:
+        return ApiKeyStatus()
+    if sub == "clear" and len(tokens) == 1:
+        return ApiKeyClear(provider)
+    # Never echo what followed: it may be a key pasted in the wrong place.
+    raise _usage("apikey")
+
+
+def parse_period(word: str) -> Period:
+    word = word.lower()
+    aliases: dict[str, Period] = {"day": "today", "7d": "week", "month": "month", "30": "30d"}
+    word = aliases.get(word, word)  # type: ignore[assignment]
+    for period in PERIODS:
+        if word == period:
+            return period
+    raise _usage("costs", f"Unknown period `{word[:20]}`.")
+
+
+def _parse_costs(rest: str) -> Command:
+    tokens = [t.lower() for t in rest.split()]
+    scope: Literal["channel", "workspace"] = "channel"
+    if tokens and tokens[0] in ("workspace", "channel"):
+        scope = "workspace" if tokens[0] == "workspace" else "channel"
+        tokens = tokens[1:]
+    if len(tokens) > 1:
+        raise _usage("costs")
+    period = parse_period(tokens[0]) if tokens else "month"
+    return Costs(period=period, scope=scope)
+
+
+def parse_usd(text: str) -> Decimal:
+    cleaned = text.strip().removeprefix("$").replace(",", "")
+    try:
+        amount = Decimal(cleaned)
+    except InvalidOperation:
+        raise _usage("budget", f"`{text[:20]}` is not an amount in USD.") from None
+    if not amount.is_finite() or amount <= 0 or amount > MAX_BUDGET_USD:
+        raise _usage("budget", "The limit must be more than $0 and at most $1,000,000.")
+    if amount != amount.quantize(Decimal("0.01")):
+        raise _usage("budget", "Give the limit in dollars and cents, e.g. 12.50.")
+    return amount
+
+
+def _parse_budget(rest: str) -> Command:
+    tokens = rest.split()
+    channel = "--channel" in tokens
+    tokens = [t for t in tokens if t != "--channel"]
+    if not tokens:
+        if channel:
+            raise _usage("budget")
+        return BudgetShow()
+    sub = tokens[0].lower()
+    if sub == "set" and len(tokens) == 2:
+        return BudgetSet(parse_usd(tokens[1]), channel=channel)
+    if sub == "clear" and len(tokens) == 1:
+        return BudgetClear(channel=channel)
+    if sub in ("show", "status") and len(tokens) == 1 and not channel:
+        return BudgetShow()
+    raise _usage("budget")
+
+
+COMMAND_WORDS = ("models", "chat", "apikey", "costs", "budget", "help", "routerbot")
+
+
+def parse(text: str) -> Command:
+    """Parse ``/word rest`` (the leading slash is optional) into a command.
+
+    Raises :class:`UsageError` with a one-line usage for anything malformed.
+    """
+    stripped = text.strip()
+    if not stripped:
+        raise UsageError("Type a command, e.g. /chat hello, or /help.")
+    word, rest = _split_first(stripped)
+    word = word.lower().removeprefix("/")
+    if word == "models":
+        return _parse_models(rest)
+    if word == "chat":
+        return _parse_chat(rest)
+    if word == "apikey":
+        return _parse_apikey(rest)
+    if word == "costs":
+        return _parse_costs(rest)
+    if word == "budget":
+        return _parse_budget(rest)
+    if word in ("help", "routerbot"):
+        sub, _more = _split_first(rest)
+        if word == "routerbot" and sub and sub.lower() != "help":
+            # `/routerbot models list` and friends: the help command doubles as a prefix.
+            return parse(rest)
+        return Help()
+    shown = word[:30]
+    raise UsageError(f"Unknown command `/{shown}`; try /help.")

@@ -1,0 +1,50 @@
+"""Logging set-up with a redacting filter: a second line of defence against leaked secrets."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+# Provider keys, Slack and Discord tokens, Fernet tokens/keys, bearer headers.
+_SECRET_PATTERNS = re.compile(
+    r"(sk-or-v1-[0-9A-Za-z]{8,}|sk-[0-9A-Za-z_\-]{16,}|fw_[0-9A-Za-z]{12,}"
+    r"|xox[abposr]-[0-9A-Za-z\-]{10,}|xapp-[0-9A-Za-z\-]{10,}"
+    r"|gAAAAA[0-9A-Za-z_\-=]{20,}"
+    r"|[MNO][A-Za-z\d_\-]{23,25}\.[A-Za-z\d_\-]{6}\.[A-Za-z\d_\-]{27,}"
+    r"|(?i:bearer)\s+[0-9A-Za-z._\-]{8,})"
+)
+
+REDACTED = "[redacted]"
+
+
+def redact(text: str) -> str:
+    return _SECRET_PATTERNS.sub(REDACTED, text)
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites every record's message (args included) and exception text."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string must not lose the record
+            message = str(record.msg)
+        redacted = redact(message)
+        if redacted != message or record.args:
+            record.msg, record.args = redacted, None
+        if record.exc_info and record.exc_info[1] is not None:
+            formatted = logging.Formatter().formatException(record.exc_info)
+            record.exc_text = redact(formatted)
+        return True
+
+
+def configure_logging(level: str = "INFO") -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # httpx logs every request URL at INFO; keep it at WARNING.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
