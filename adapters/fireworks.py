@@ -24,6 +24,8 @@ def is_fireworks_model_id(model_id: str) -> bool:
 class FireworksAdapter(OpenAICompatibleAdapter):
     # Fireworks documents ``max_tokens`` (default 200 when omitted), not max_completion_tokens.
     max_tokens_field: ClassVar[str] = "max_tokens"
+    # Fireworks' own default (200 tokens) cuts chat answers short.
+    default_max_tokens: ClassVar[int | None] = 4096
 
     def __init__(self, base_url: str = DEFAULT_BASE_URL, **kwargs: Any) -> None:
         super().__init__("fireworks", base_url, **kwargs)

@@ -600,6 +600,8 @@ class OpenAICompatibleAdapter:
 
     #: Body field for the completion limit; OpenAI and OpenRouter deprecated ``max_tokens``.
     max_tokens_field: ClassVar[str] = "max_completion_tokens"
+    #: Sent when the request sets no limit; ``None`` leaves the provider's own default.
+    default_max_tokens: ClassVar[int | None] = None
 
     def __init__(
         self,
@@ -651,6 +653,8 @@ class OpenAICompatibleAdapter:
             body["temperature"] = request.temperature
         if request.max_completion_tokens is not None:
             body[self.max_tokens_field] = request.max_completion_tokens
+        elif self.default_max_tokens is not None:
+            body[self.max_tokens_field] = self.default_max_tokens
         if request.user is not None:
             body["user"] = request.user
         return body

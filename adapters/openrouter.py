@@ -128,6 +128,9 @@ class OpenRouterAdapter(OpenAICompatibleAdapter):
         Raises BadRequestError for an id that is not ``author/slug[:variant]``.
         """
         parsed = parse_model_id(model_id)
+        if parsed is None and self.compat_fallback:
+            # Local servers name models freely (`llama3.2:3b`); their own list decides.
+            return await super().lookup_model(model_id, api_key)
         if parsed is None:
             raise BadRequestError(
                 f"`{model_id}` is not an OpenRouter model id; ids look like "

@@ -4,6 +4,7 @@ so the console starts without loading slack_bolt or discord."""
 from __future__ import annotations
 
 import argparse
+import logging
 import asyncio
 import getpass
 import sys
@@ -53,15 +54,11 @@ def _fail(message: str) -> int:
 
 async def _console(settings: Settings, workspace: str) -> int:
     from bot.console import run_console
-    from bot.runtime import build_runtime
+    from bot.core.pricing import ModelSettings
 
-    runtime, warning = await build_runtime(settings, allow_generated_key=True)
-    try:
-        if warning:
-            print(warning, file=sys.stderr)
-        await run_console(runtime, workspace=workspace, user=getpass.getuser())
-    finally:
-        await runtime.aclose()
+    # Validated before the prompt appears: a broken file stops start-up naming the field.
+    model_settings = ModelSettings.load(settings.model_settings_path)
+    await run_console(settings, model_settings, workspace=workspace, user=getpass.getuser())
     return 0
 
 
@@ -112,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
     except Exception as exc:  # pydantic's ValidationError names the variable
         return _fail(f"invalid configuration: {exc}")
-    from bot.logging import configure_logging
+    from bot.logging import configure_logging, redact
 
     configure_logging("WARNING" if command == "console" else settings.routerbot_log_level)
     try:
@@ -136,6 +133,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc))
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        # One line for the operator (the database unreachable, a port taken); the traceback
+        # goes to the log at debug level only, redacted like every record.
+        logging.getLogger("routerbot").debug("start-up failed", exc_info=True)
+        return _fail(f"{command} stopped: {type(exc).__name__}: {redact(str(exc))}")
     return _fail(f"unknown command {command}")
 
 

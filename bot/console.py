@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import getpass
+import importlib
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from bot.core import commands as c
 from bot.core.errors import UserFacingError
@@ -27,8 +28,12 @@ from bot.core.replies import (
     Reply,
     TextReply,
 )
-from bot.runtime import Runtime
-from storage.models import Conversation
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from bot.core.pricing import ModelSettings
+    from bot.runtime import Runtime
+    from storage.models import Conversation
 
 PROMPT = "routerbot> "
 
@@ -135,39 +140,74 @@ class Console:
         await self._render(self.runtime.dispatcher.run(self.ctx, command))
 
 
+async def load_runtime(
+    settings: Settings, model_settings: ModelSettings
+) -> tuple[Runtime, str | None]:
+    """Import and build the runtime; the heavy imports (SQLAlchemy, httpx) run off the loop."""
+    runtime_module = await asyncio.to_thread(importlib.import_module, "bot.runtime")
+    built: tuple[Runtime, str | None] = await runtime_module.build_runtime(
+        settings, allow_generated_key=True, model_settings=model_settings
+    )
+    return built
+
+
 async def run_console(
-    runtime: Runtime,
+    settings: Settings,
+    model_settings: ModelSettings,
     *,
     workspace: str,
     user: str,
     stdin: TextIO = sys.stdin,
     out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
     interactive: bool | None = None,
 ) -> None:
+    """Run the console until EOF or /quit.
+
+    On a TTY the prompt appears at once while the database and providers load in the
+    background; the first command waits for them if it has to.
+    """
     if interactive is None:
         interactive = stdin.isatty() and out.isatty()
-    console = Console(runtime, workspace=workspace, user=user, out=out, interactive=interactive)
-    if interactive:
-        with contextlib.suppress(ImportError):
-            import readline  # noqa: F401  (line editing and history for input())
-        console.write(
-            f"routerbot console — workspace {workspace}. Type /help, /quit to leave; "
-            "plain text chats.\n"
-        )
-    while True:
-        try:
-            if interactive:
-                line = await asyncio.to_thread(input, PROMPT)
-            else:
-                line = await asyncio.to_thread(stdin.readline)
-                if line == "":
-                    break
-            await console.handle_line(line)
-        except EOFError:
-            if interactive:
-                console.write("\n")
-            break
-        except KeyboardInterrupt:
-            console.write("\n")
-            if not interactive:
+    loading = asyncio.create_task(load_runtime(settings, model_settings))
+    console: Console | None = None
+    try:
+        if interactive:
+            with contextlib.suppress(ImportError):
+                import readline  # noqa: F401  (line editing and history for input())
+            out.write(
+                f"routerbot console — workspace {workspace}. Type /help, /quit to leave; "
+                "plain text chats.\n"
+            )
+            out.flush()
+        while True:
+            try:
+                if interactive:
+                    line = await asyncio.to_thread(input, PROMPT)
+                else:
+                    line = await asyncio.to_thread(stdin.readline)
+                    if line == "":
+                        break
+                if console is None:
+                    runtime, warning = await loading
+                    if warning:
+                        err.write(f"{warning}\n")
+                        err.flush()
+                    console = Console(
+                        runtime, workspace=workspace, user=user, out=out, interactive=interactive
+                    )
+                await console.handle_line(line)
+            except EOFError:
+                if interactive:
+                    out.write("\n")
                 break
+            except KeyboardInterrupt:
+                out.write("\n")
+                if not interactive:
+                    break
+    finally:
+        if not loading.done():
+            loading.cancel()
+        with contextlib.suppress(BaseException):
+            runtime, _ = await loading
+            await runtime.aclose()

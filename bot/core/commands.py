@@ -22,11 +22,10 @@ PROVIDERS = ("openrouter", "fireworks")
 
 MAX_BUDGET_USD = Decimal(1_000_000)
 
-# author/slug with an optional :variant (OpenRouter), or accounts/<acct>/models/<slug> (Fireworks).
-MODEL_ID = re.compile(
-    r"^(?:[A-Za-z0-9][\w.\-]*/[\w.\-]+(?::[\w.\-]+)?"
-    r"|accounts/[\w.\-]+/models/[\w.\-]+)$"
-)
+# The characters model ids are made of: OpenRouter's author/slug[:variant], Fireworks'
+# accounts/<acct>/models/<slug>, and local servers' free names (llama3.2:3b). Each provider
+# adapter checks its own stricter form when the id is looked up.
+MODEL_ID = re.compile(r"^[A-Za-z0-9][\w.\-:/@+]*$")
 
 
 @dataclass(frozen=True, slots=True)

@@ -309,8 +309,9 @@ class ProviderService:
         except AuthenticationError:
             raise UserFacingError(f"{name} rejected that key; nothing was stored.") from None
         except ProviderError as exc:
+            reason = exc.user_message.rstrip(".")
             raise UserFacingError(
-                f"Could not verify the key with {name} ({exc.user_message}); nothing was stored."
+                f"Could not verify the key with {name}: {reason}; nothing was stored."
             ) from None
         ws_id = await self.workspace_id(ctx)
         masked = mask_key(plain)

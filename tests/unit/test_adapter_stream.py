@@ -329,6 +329,18 @@ async def test_fireworks_sends_max_tokens_and_reports_no_cost(router: respx.Mock
     assert end.generation_id == GEN  # from the chunk id when there is no header
 
 
+async def test_fireworks_raises_its_short_default_completion_limit(router: respx.MockRouter) -> None:
+    route = router.post("https://fw.test/inference/v1/chat/completions").mock(
+        return_value=httpx.Response(
+            200, headers={"content-type": "text/event-stream"}, content=sse(chunk("Hi"), DONE)
+        )
+    )
+    async with FireworksAdapter("https://fw.test/inference/v1") as fw:
+        await collect(fw, model="accounts/fireworks/models/x")
+    body = json.loads(route.calls.last.request.content)
+    assert body["max_tokens"] == FireworksAdapter.default_max_tokens
+
+
 async def test_stream_without_done_after_finish_reason_still_finishes(
     router: respx.MockRouter, adapter: OpenAICompatibleAdapter
 ) -> None:
