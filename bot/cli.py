@@ -4,9 +4,9 @@ so the console starts without loading slack_bolt or discord."""
 from __future__ import annotations
 
 import argparse
-import logging
 import asyncio
 import getpass
+import logging
 import sys
 from collections.abc import Sequence
 
