@@ -1,0 +1,109 @@
+"""What every Discord handler needs: the core, the settings, the autocomplete cache, and the
+steps shared by all commands (admin gate, defer, run, render)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from functools import partial
+
+import discord
+
+from bot.config import Settings
+from bot.core import commands as c
+from bot.core.dispatch import Dispatcher
+from bot.core.replies import ChatCompleted, Invocation
+from bot.core.service import ProviderService
+from bot.discord_app import context
+from bot.discord_app.choices import ModelChoices
+from bot.discord_app.render import say, send_replies, stream_answer
+from bot.discord_app.stream import InteractionSink
+
+log = logging.getLogger(__name__)
+
+#: What a non-admin is told they cannot do; the core checks again on its side.
+ADMIN_ACTIONS: dict[type, str] = {
+    c.ModelsAdd: "change the model allowlist",
+    c.ModelsRemove: "change the model allowlist",
+    c.ModelsDefault: "change the default model",
+    c.ApiKeySet: "set the API key",
+    c.ApiKeyModal: "set the API key",
+    c.ApiKeyStatus: "see the API key status",
+    c.ApiKeyClear: "clear the API key",
+    c.BudgetShow: "see or change budgets",
+    c.BudgetSet: "see or change budgets",
+    c.BudgetClear: "see or change budgets",
+}
+
+ALLOWLIST_CHANGES = (c.ModelsAdd, c.ModelsRemove, c.ModelsDefault)
+
+
+def admin_action(command: c.Command) -> str | None:
+    if isinstance(command, c.Costs):
+        return "see the workspace's spend" if command.scope == "workspace" else None
+    return ADMIN_ACTIONS.get(type(command))
+
+
+@dataclass
+class Bridge:
+    settings: Settings
+    service: ProviderService
+    dispatcher: Dispatcher
+    models: ModelChoices = field(init=False)
+    #: Seconds between edits of one streaming message (SPEC §3: about once a second).
+    edit_interval: float = 1.0
+
+    def __post_init__(self) -> None:
+        self.models = ModelChoices(self.service)
+
+    def ctx(self, interaction: discord.Interaction) -> Invocation:
+        return context.from_interaction(interaction, self.settings)
+
+    async def refuse_unless_admin(
+        self, interaction: discord.Interaction, ctx: Invocation, command: c.Command
+    ) -> bool:
+        """Answer a non-admin at once (ephemeral); True when refused."""
+        action = admin_action(command)
+        if action is None or self.service.is_admin(ctx):
+            return False
+        await say(
+            interaction,
+            f"Only server admins (Manage Server or Administrator) can {action}.",
+        )
+        return True
+
+    async def run(
+        self, interaction: discord.Interaction, command: c.Command, *, ephemeral: bool
+    ) -> None:
+        """Defer within Discord's 3 s, run the command, then edit in the result."""
+        ctx = self.ctx(interaction)
+        if await self.refuse_unless_admin(interaction, ctx, command):
+            return
+        await interaction.response.defer(ephemeral=ephemeral, thinking=True)
+        await send_replies(interaction, self.dispatcher.run(ctx, command), ephemeral=ephemeral)
+        if isinstance(command, ALLOWLIST_CHANGES):
+            self.models.invalidate(ctx.workspace_id)
+
+    async def chat(self, interaction: discord.Interaction, command: c.Chat) -> None:
+        """``/chat``: a public "thinking…" first, then the answer streamed into it."""
+        ctx = self.ctx(interaction)
+        deferred = await interaction.response.defer(thinking=True)
+        sink = InteractionSink(interaction, original_id=deferred.message_id if deferred else None)
+        outcome = await stream_answer(
+            self.dispatcher.run(ctx, command),
+            sink,
+            interval=self.edit_interval,
+            anchor=partial(self.remember, ctx),
+        )
+        if outcome.private_error is not None:
+            await say(interaction, outcome.private_error)
+
+    async def remember(self, ctx: Invocation, done: ChatCompleted, message_ids: list[int]) -> None:
+        """Anchor every answer message so a reply to any part continues the conversation."""
+        if not done.conversation_id:
+            return
+        for message_id in message_ids:
+            try:
+                await self.service.attach_anchor(ctx, f"discord:{message_id}", done.conversation_id)
+            except Exception:
+                log.exception("could not anchor message %s", message_id)

@@ -1,0 +1,126 @@
+"""Renders the core's neutral replies in Discord: answers streamed, everything else edited
+into the deferred response, split at 2,000 characters, with mentions disabled."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import discord
+
+from bot.core.dispatch import INTERNAL_ERROR
+from bot.core.format import DISCORD_MESSAGE_LIMIT, split_message, split_with_footer
+from bot.core.replies import (
+    ChatCompleted,
+    ChatDelta,
+    ChatFailed,
+    ChatStarted,
+    ErrorReply,
+    KeyPromptReply,
+    Reply,
+    TextReply,
+)
+from bot.discord_app.stream import NO_MENTIONS, LiveAnswer, MessageSink
+
+log = logging.getLogger(__name__)
+
+
+def answer_parts(done: ChatCompleted) -> list[str]:
+    """The whole answer split for Discord; notices and the footer (as subtext) go last."""
+    tail = "\n".join([*done.notices, f"-# {done.footer}"])
+    return split_with_footer(done.text, tail, DISCORD_MESSAGE_LIMIT)
+
+
+Anchor = Callable[[ChatCompleted, list[int]], Awaitable[None]]
+
+
+@dataclass
+class ChatOutcome:
+    completed: ChatCompleted | None = None
+    #: A private error that could not be shown in the (public) answer messages.
+    private_error: str | None = None
+
+
+async def stream_answer(
+    replies: AsyncIterator[Reply], sink: MessageSink, *, interval: float, anchor: Anchor
+) -> ChatOutcome:
+    """Stream one chat's replies into ``sink``; returns how it ended.
+
+    ``anchor`` is called for the answer's messages before the final render (and for parts
+    that render creates, right after), so the answer is never complete on screen while a
+    reply to it could still miss its conversation.
+    """
+    live = LiveAnswer(sink, interval=interval)
+    outcome = ChatOutcome()
+    try:
+        async for reply in replies:
+            if isinstance(reply, ChatStarted):
+                await live.open()
+            elif isinstance(reply, ChatDelta):
+                live.append(reply.text)
+            elif isinstance(reply, ChatCompleted):
+                outcome.completed = reply
+                before = sink.message_ids
+                await anchor(reply, before)
+                await live.finish(answer_parts(reply))
+                await anchor(reply, [i for i in sink.message_ids if i not in before])
+            elif isinstance(reply, ChatFailed):
+                await live.finish([reply.text])
+            elif isinstance(reply, ErrorReply | TextReply):
+                if reply.private:
+                    await live.finish([])
+                    outcome.private_error = reply.text
+                else:
+                    await live.finish(split_message(reply.text, DISCORD_MESSAGE_LIMIT))
+    except Exception:
+        # The core never raises; Discord can. The user still gets one sentence.
+        log.exception("rendering a chat answer failed")
+        await live.abort()
+        try:
+            await live.finish([INTERNAL_ERROR])
+        except Exception:
+            log.exception("could not report the failure either")
+    finally:
+        await live.abort()
+    return outcome
+
+
+async def send_replies(
+    interaction: discord.Interaction, replies: AsyncIterator[Reply], *, ephemeral: bool
+) -> None:
+    """Show a command's replies in the response deferred with ``ephemeral``.
+
+    A private reply to a publicly deferred command cannot turn the public "thinking" message
+    private, so that message is deleted and the reply goes out as an ephemeral follow-up.
+    """
+    texts: list[tuple[str, bool]] = []
+    async for reply in replies:
+        if isinstance(reply, TextReply | ErrorReply):
+            texts.append((reply.text, reply.private))
+        elif isinstance(reply, ChatFailed):
+            texts.append((reply.text, False))
+        elif isinstance(reply, KeyPromptReply):
+            texts.append(("Use /apikey set without a key to open the key form.", True))
+    if not texts:
+        texts.append(("Done.", ephemeral))
+    private = any(p for _, p in texts) and not ephemeral
+    parts = split_message("\n".join(t for t, _ in texts), DISCORD_MESSAGE_LIMIT)
+    if private:
+        await interaction.delete_original_response()
+        for part in parts:
+            await interaction.followup.send(part, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        return
+    await interaction.edit_original_response(content=parts[0], allowed_mentions=NO_MENTIONS)
+    for part in parts[1:]:
+        await interaction.followup.send(part, ephemeral=ephemeral, allowed_mentions=NO_MENTIONS)
+
+
+async def say(interaction: discord.Interaction, text: str, *, ephemeral: bool = True) -> None:
+    """One sentence as the first response, or as a follow-up when already responded."""
+    if interaction.response.is_done():
+        await interaction.followup.send(text, ephemeral=ephemeral, allowed_mentions=NO_MENTIONS)
+    else:
+        await interaction.response.send_message(
+            text, ephemeral=ephemeral, allowed_mentions=NO_MENTIONS
+        )
