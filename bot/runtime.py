@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from adapters.base import ProviderAdapter
 from adapters.registry import build_adapters
 from bot.config import Settings
+from bot.core.budgets import DatabaseBudgetGuard
 from bot.core.dispatch import Dispatcher
 from bot.core.errors import ConfigurationError
 from bot.core.pricing import ModelSettings
@@ -57,11 +58,8 @@ def load_vault(settings: Settings, *, allow_generate: bool) -> tuple[KeyVault, s
     return KeyVault.from_config(key), warning
 
 
-def budget_guard(settings: Settings, db: Database) -> BudgetGuard | None:
-    try:
-        from bot.core.budgets import DatabaseBudgetGuard
-    except ImportError:
-        return None
+def budget_guard(settings: Settings, db: Database) -> BudgetGuard:
+    """Spend limits enforced through the shared database (holds across worker processes)."""
     return DatabaseBudgetGuard(db)
 
 

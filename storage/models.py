@@ -9,7 +9,7 @@ Timestamps are annotated ``NaiveDatetime``: SQLModel maps a plain ``datetime`` t
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from pydantic import NaiveDatetime
 from sqlalchemy import BigInteger, Column, Index, LargeBinary, UniqueConstraint
@@ -135,7 +135,8 @@ class UsageRecord(SQLModel, table=True):
     reasoning_tokens: int = 0
     #: nano-USD; NULL when the cost is unknown.
     cost_nano: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
-    #: ``reported`` (provider's usage.cost), ``computed`` (pricing table) or ``unknown``.
+    #: ``reported`` (provider's usage.cost), ``computed`` (pricing table), ``unknown``,
+    #: ``none`` (failed before any token) or ``reconciled`` (taken from GET /generation).
     cost_source: str = Field(default="unknown", max_length=16)
     generation_id: str | None = Field(default=None, max_length=128, index=True)
     latency_ms: int = 0
@@ -206,3 +207,70 @@ class SlackOAuthState(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     state: str = Field(max_length=64)
     expire_at: NaiveDatetime = Field(index=True)
+
+
+class Budget(SQLModel, table=True):
+    """A monthly spend limit (calendar month, UTC) for a workspace or one of its channels.
+
+    ``channel_id`` is ``""`` for the workspace-wide limit rather than NULL, so the unique
+    constraint holds (NULLs never collide). ``notified_month`` (``YYYY-MM``) records that the
+    80 % notice went out for that month: claimed with a conditional UPDATE, so it is sent once
+    even with several workers.
+    """
+
+    __tablename__ = "budget"
+    __table_args__ = (UniqueConstraint("workspace_id", "channel_id", name="uq_budget"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id")
+    channel_id: str = Field(default="", max_length=64)
+    limit_nano: int = Field(sa_column=Column(BigInteger, nullable=False))
+    notified_month: str | None = Field(default=None, max_length=7)
+    set_by: str | None = Field(default=None, max_length=64)
+    updated_at: NaiveDatetime = Field(default_factory=utcnow)
+
+
+class BudgetReservation(SQLModel, table=True):
+    """An estimate held against the budgets while a chat is in flight.
+
+    Deleted when the chat settles; ``expires_at`` lets a crashed worker's holds lapse.
+    """
+
+    __tablename__ = "budget_reservation"
+    __table_args__ = (Index("ix_budget_reservation_ws_expires", "workspace_id", "expires_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id")
+    channel_id: str = Field(max_length=64)
+    amount_nano: int = Field(sa_column=Column(BigInteger, nullable=False))
+    created_at: NaiveDatetime = Field(default_factory=utcnow)
+    expires_at: NaiveDatetime
+
+
+class UsageDaily(SQLModel, table=True):
+    """Daily rollup of the ledger, kept exact in the same transaction as each usage row.
+
+    One row per (workspace, scope, dimension, UTC day, key): ``scope`` is a channel id, or
+    ``""`` for the whole workspace; ``dim`` is ``model`` (key: served, else requested model),
+    ``user`` or, for the workspace scope only, ``channel``. Each usage row therefore adds to
+    five rollup rows, and a summary reads at most days x keys rows instead of the ledger.
+    The aggregates mean exactly what ``storage.stores.UsageTotals`` means.
+    """
+
+    __tablename__ = "usage_daily"
+    # WITHOUT ROWID: SQLite clusters the rows on the primary key, so a period is one range scan.
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    workspace_id: int = Field(foreign_key="workspace.id", primary_key=True)
+    scope: str = Field(primary_key=True, max_length=64)
+    dim: str = Field(primary_key=True, max_length=8)
+    day: date = Field(primary_key=True)
+    group_key: str = Field(primary_key=True, max_length=200)
+    cost_nano: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    chats: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    failed: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    prompt_tokens: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    cached_tokens: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    completion_tokens: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    computed_cost_chats: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    unknown_cost_chats: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))

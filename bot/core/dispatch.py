@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 
 from adapters.errors import ProviderError
 from bot.core import commands as c
+from bot.core.budgets import BudgetState, render_budget_states
 from bot.core.errors import UserFacingError
 from bot.core.format import format_price, format_usd
 from bot.core.pricing import nano_to_usd
@@ -106,16 +107,24 @@ class Dispatcher:
             case c.Costs(period=period, scope=scope):
                 report = await s.costs(ctx, period, scope)
                 yield TextReply(render_costs(report, ctx), private=scope == "workspace")
-            case c.BudgetShow() | c.BudgetSet() | c.BudgetClear():
-                async for reply in self._budget(ctx, command):
-                    yield reply
-
-    async def _budget(self, ctx: Invocation, command: c.Command) -> AsyncIterator[Reply]:
-        handler = getattr(self.service, "budget_command", None)
-        if handler is None:
-            yield ErrorReply("Budgets are not enabled on this server.", private=True)
-            return
-        yield TextReply(await handler(ctx, command), private=True)
+            case c.BudgetShow():
+                overview = await s.budget_overview(ctx)
+                text = render_budget_states(
+                    overview.states, now=overview.now, channel_id=overview.channel_id
+                )
+                yield TextReply(text, private=True)
+            case c.BudgetSet(amount_usd=amount, channel=channel):
+                state = await s.set_budget(ctx, amount, channel=channel)
+                yield TextReply(_budget_set_text(state), private=True)
+            case c.BudgetClear(channel=channel):
+                removed = await s.clear_budget(ctx, channel=channel)
+                where = "this channel" if channel else "the workspace"
+                text = (
+                    f"Removed the monthly budget of {where}."
+                    if removed
+                    else f"There was no monthly budget on {where} to remove."
+                )
+                yield TextReply(text, private=True)
 
     async def _models_text(self, ctx: Invocation) -> str:
         entries = await self.service.list_models(ctx)
@@ -185,6 +194,17 @@ def _key_status_text(statuses: list[KeyStatus]) -> str:
     return "\n".join(lines)
 
 
+def _budget_set_text(state: BudgetState) -> str:
+    limit = format_usd(nano_to_usd(state.limit_nano))
+    spent = format_usd(nano_to_usd(state.spent_nano))
+    who = "This channel's" if state.scope == "channel" else "The workspace's"
+    return (
+        f"{who} monthly budget is now {limit}: {spent} spent so far in {state.month:%B %Y} "
+        f"({state.percent}%, calendar month, UTC). At 80 % the channel is told once; at 100 % "
+        "new chats are refused until the month turns or the limit rises."
+    )
+
+
 def _totals_line(t: UsageTotals) -> str:
     cost = format_usd(nano_to_usd(t.cost_nano))
     if t.computed_cost_chats:
@@ -199,8 +219,14 @@ def render_costs(report: CostReport, ctx: Invocation, top: int = 10) -> str:
     s = report.summary
     where = "this channel" if report.scope == "channel" else "this workspace"
     t = s.totals
+    budgets = (
+        render_budget_states(report.budgets, now=report.now, channel_id=None)
+        if report.scope == "workspace" and report.now is not None
+        else None
+    )
     if t.chats == 0 and t.failed == 0:
-        return f"No spend in {where} for {report.window.label}."
+        empty = f"No spend in {where} for {report.window.label}."
+        return f"{empty}\n{budgets}" if budgets else empty
     lines = [
         f"Spend in {where} for {report.window.label}: {_totals_line(t)} "
         f"({t.prompt_tokens:,} in / {t.completion_tokens:,} out)"
@@ -223,4 +249,6 @@ def render_costs(report: CostReport, ctx: Invocation, top: int = 10) -> str:
             lines.append(f"• {label} {_totals_line(totals)}")
         if len(rows) > top:
             lines.append(f"• … and {len(rows) - top} more")
+    if budgets:
+        lines.append(budgets)
     return "\n".join(lines)

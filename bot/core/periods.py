@@ -41,5 +41,5 @@ def period_window(period: Period, now: datetime) -> PeriodWindow:
         return PeriodWindow(start, None, f"{start:%B %Y} (calendar month, UTC)")
     if period == "30d":
         since = now - timedelta(days=30)
-        return PeriodWindow(since, None, "the last 30 days")
+        return PeriodWindow(since, None, f"the last 30 days (since {since:%Y-%m-%d %H:%M} UTC)")
     return PeriodWindow(None, None, "all time")

@@ -33,6 +33,7 @@ from adapters.base import (
 )
 from adapters.errors import AuthenticationError, ProviderError
 from bot.config import Settings
+from bot.core.budgets import BudgetState, budget_states
 from bot.core.commands import Period
 from bot.core.errors import (
     BudgetExceeded,
@@ -51,6 +52,7 @@ from bot.core.pricing import (
     nano_to_price,
     price_to_nano,
     settle_cost,
+    usd_to_nano,
 )
 from bot.core.replies import (
     ChatCompleted,
@@ -116,6 +118,19 @@ class CostReport:
     channel_id: str | None
     window: PeriodWindow
     summary: UsageSummary
+    #: Workspace scope: this month's state of every limit (whatever the period shown).
+    budgets: tuple[BudgetState, ...] = ()
+    #: The moment the report was made (naive UTC): names the budgets' month.
+    now: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetOverview:
+    """``/budget``: the workspace's and this channel's limits for the current month."""
+
+    channel_id: str
+    states: tuple[BudgetState, ...]
+    now: datetime
 
 
 def _pricing_of(row: AllowedModel) -> ModelPricing:
@@ -656,9 +671,12 @@ class ProviderService:
         if scope == "workspace":
             self.require_admin(ctx, "see the workspace's spend")
         ws_id = await self.workspace_id(ctx)
-        window = period_window(period, self.clock())
+        now = self.clock()
+        window = period_window(period, now)
         channel = ctx.channel_id if scope == "channel" else None
+        budgets: list[BudgetState] = []
         async with self.db.session() as session:
+            # Reads the daily rollup for whole days: a month costs days x keys rows.
             summary = await stores.summarize_usage(
                 session,
                 workspace_id=ws_id,
@@ -666,7 +684,62 @@ class ProviderService:
                 since=window.since,
                 until=window.until,
             )
-        return CostReport(scope, channel, window, summary)
+            if scope == "workspace":
+                budgets = await budget_states(session, workspace_id=ws_id, channel_id=None, now=now)
+        return CostReport(scope, channel, window, summary, tuple(budgets), now)
+
+    # -- budgets ----------------------------------------------------------------------------
+
+    def _require_budgets(self, ctx: Invocation, action: str) -> None:
+        self.require_admin(ctx, action)
+        if self.budgets is None:
+            # Without a guard nothing would enforce a limit: do not pretend to keep one.
+            raise UserFacingError("Budgets are not enabled on this server.")
+
+    async def budget_overview(self, ctx: Invocation) -> BudgetOverview:
+        self._require_budgets(ctx, "see the budgets")
+        ws_id = await self.workspace_id(ctx)
+        now = self.clock()
+        async with self.db.session() as session:
+            states = await budget_states(
+                session, workspace_id=ws_id, channel_id=ctx.channel_id, now=now
+            )
+        return BudgetOverview(ctx.channel_id, tuple(states), now)
+
+    async def set_budget(
+        self, ctx: Invocation, amount_usd: Decimal, *, channel: bool
+    ) -> BudgetState:
+        """Set the workspace's (or, with ``channel``, this channel's) monthly limit."""
+        self._require_budgets(ctx, "change the budgets")
+        limit_nano = usd_to_nano(amount_usd)
+        if limit_nano <= 0:
+            raise UserFacingError("The limit must be more than $0.")
+        ws_id = await self.workspace_id(ctx)
+        channel_id = ctx.channel_id if channel else stores.WORKSPACE_BUDGET
+        async with self.db.session() as session:
+            await stores.set_budget(
+                session,
+                workspace_id=ws_id,
+                channel_id=channel_id,
+                limit_nano=limit_nano,
+                set_by=ctx.user_id,
+            )
+        now = self.clock()
+        async with self.db.session() as session:
+            states = await budget_states(
+                session, workspace_id=ws_id, channel_id=ctx.channel_id, now=now
+            )
+        wanted = "channel" if channel else "workspace"
+        log.info("budget (%s) set for workspace %s by %s", wanted, ws_id, ctx.user_id)
+        return next(s for s in states if s.scope == wanted)
+
+    async def clear_budget(self, ctx: Invocation, *, channel: bool) -> bool:
+        """Remove a limit; False when there was none."""
+        self._require_budgets(ctx, "change the budgets")
+        ws_id = await self.workspace_id(ctx)
+        channel_id = ctx.channel_id if channel else stores.WORKSPACE_BUDGET
+        async with self.db.session() as session:
+            return await stores.clear_budget(session, workspace_id=ws_id, channel_id=channel_id)
 
 
 # A chat's answer is rarely longer than this; the estimate only bounds budget overshoot.

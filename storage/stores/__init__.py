@@ -12,6 +12,21 @@ from storage.stores.allowlist import (
     list_models,
     remove_model,
 )
+from storage.stores.budgets import (
+    WORKSPACE_BUDGET,
+    add_reservation,
+    claim_notice,
+    clear_budget,
+    delete_reservation,
+    get_budgets,
+    has_budgets,
+    list_budgets,
+    lock_budgets,
+    prune_reservations,
+    reserved_sum,
+    set_budget,
+    spend_by_channel,
+)
 from storage.stores.conversations import (
     ConversationNotFoundError,
     add_anchor,
@@ -22,12 +37,16 @@ from storage.stores.conversations import (
     get_messages,
 )
 from storage.stores.keys import delete_key, get_key, rotate_keys, set_key
+from storage.stores.rollups import rebuild_rollups, spent_since
 from storage.stores.usage import (
     UsageSummary,
     UsageTotals,
     list_usage,
     record_usage,
+    stream_usage,
+    summarize_ledger,
     summarize_usage,
+    update_usage_cost,
 )
 from storage.stores.workspaces import (
     find_workspaces,
@@ -38,6 +57,7 @@ from storage.stores.workspaces import (
 )
 
 __all__ = [
+    "WORKSPACE_BUDGET",
     "ConversationNotFoundError",
     "NewModel",
     "UsageSummary",
@@ -46,10 +66,15 @@ __all__ = [
     "add_message",
     "add_model",
     "add_models_bulk",
+    "add_reservation",
+    "claim_notice",
+    "clear_budget",
     "create_conversation",
     "delete_key",
+    "delete_reservation",
     "find_conversation_by_anchor",
     "find_workspaces",
+    "get_budgets",
     "get_conversation",
     "get_key",
     "get_messages",
@@ -57,12 +82,24 @@ __all__ = [
     "get_or_create_workspace",
     "get_workspace",
     "get_workspace_by_id",
+    "has_budgets",
+    "list_budgets",
     "list_models",
     "list_usage",
+    "lock_budgets",
+    "prune_reservations",
+    "rebuild_rollups",
     "record_usage",
     "remove_model",
+    "reserved_sum",
     "rotate_keys",
+    "set_budget",
     "set_default_model",
     "set_key",
+    "spend_by_channel",
+    "spent_since",
+    "stream_usage",
+    "summarize_ledger",
     "summarize_usage",
+    "update_usage_cost",
 ]

@@ -1,9 +1,15 @@
-"""The usage ledger: one row per chat, and exact spend summaries aggregated in SQL."""
+"""The usage ledger: one row per chat, and exact spend summaries aggregated in SQL.
+
+Summaries read whole UTC days from the daily rollup (``storage.stores.rollups``) and only the
+partial days at either end of a period from the ledger, so a month costs days x keys rows
+whatever the ledger's size, and the result still equals the exact sum of the ledger rows.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, fields
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, Table, case, func, select
@@ -12,6 +18,13 @@ from sqlmodel import col
 
 from storage.models import UsageRecord
 from storage.stores._sql import naive_utc
+from storage.stores.rollups import (
+    DIM_CHANNEL,
+    DIM_MODEL,
+    DIM_USER,
+    add_to_rollups,
+    rollup_groups,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +63,28 @@ async def record_usage(session: AsyncSession, *, record: UsageRecord) -> UsageRe
     record.created_at = naive_utc(record.created_at)
     session.add(record)
     await session.flush()
+    # Same transaction: the rollup can never disagree with the ledger, even across workers.
+    await add_to_rollups(session, record)
+    return record
+
+
+async def update_usage_cost(
+    session: AsyncSession,
+    *,
+    workspace_id: int,
+    usage_id: int,
+    cost_nano: int | None,
+    cost_source: str,
+) -> UsageRecord | None:
+    """Correct one row's cost (reconciliation) and its rollup rows; ``None`` if not found."""
+    record = await session.get(UsageRecord, usage_id, with_for_update=True)
+    if record is None or record.workspace_id != workspace_id:
+        return None
+    await add_to_rollups(session, record, sign=-1)
+    record.cost_nano = cost_nano
+    record.cost_source = cost_source
+    await session.flush()
+    await add_to_rollups(session, record)
     return record
 
 
@@ -118,6 +153,66 @@ async def _grouped(
     return groups
 
 
+class _Acc:
+    """Exact running sums of the aggregates, per group."""
+
+    __slots__ = ("groups",)
+
+    def __init__(self) -> None:
+        self.groups: dict[str, list[int]] = {}
+
+    def add(self, key: str, values: tuple[int, ...] | list[int]) -> None:
+        current = self.groups.get(key)
+        if current is None:
+            self.groups[key] = list(values)
+        else:
+            for i, v in enumerate(values):
+                current[i] += v
+
+    def sorted(self) -> list[tuple[str, UsageTotals]]:
+        # A group exists when at least one ledger row fell into it (a chat or a failure).
+        groups = [(k, UsageTotals(*v)) for k, v in self.groups.items() if v[1] + v[2] > 0]
+        # Sorted here rather than in SQL: PostgreSQL's collation and SQLite's byte order
+        # disagree on text, and reports must read the same on both backends.
+        groups.sort(key=lambda item: (-item[1].cost_nano, item[0]))
+        return groups
+
+    def total(self) -> UsageTotals:
+        sums = [0] * len(_FIELDS)
+        for values in self.groups.values():
+            for i, v in enumerate(values):
+                sums[i] += v
+        return UsageTotals(*sums)
+
+
+_FIELDS = tuple(f.name for f in fields(UsageTotals))
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time())
+
+
+def _split(
+    since: datetime | None, until: datetime | None
+) -> tuple[tuple[date | None, date | None] | None, list[tuple[datetime | None, datetime | None]]]:
+    """Split ``[since, until)`` into whole UTC days (for the rollup) and partial-day ledger
+    ranges; the pieces are disjoint and cover the window exactly."""
+    first = (
+        None
+        if since is None
+        else (since.date() if since.time() == time() else since.date() + timedelta(days=1))
+    )
+    end = None if until is None else until.date()
+    if first is not None and end is not None and first >= end:
+        return None, [(since, until)]  # no whole day inside: at most a day of ledger rows
+    raw: list[tuple[datetime | None, datetime | None]] = []
+    if since is not None and first is not None and _midnight(first) != since:
+        raw.append((since, _midnight(first)))
+    if until is not None and end is not None and _midnight(end) != until:
+        raw.append((_midnight(end), until))
+    return (first, end), raw
+
+
 async def summarize_usage(
     session: AsyncSession,
     *,
@@ -126,7 +221,59 @@ async def summarize_usage(
     since: datetime | None,
     until: datetime | None,
 ) -> UsageSummary:
-    """Spend in ``[since, until)`` for a workspace, or one of its channels."""
+    """Spend in ``[since, until)`` for a workspace, or one of its channels.
+
+    Exactly the sum of the matching ledger rows: whole days come from the rollup, the partial
+    days at the ends (a rolling "last 30 days", a ``until`` in mid-day) from the ledger.
+    """
+    days, raw_ranges = _split(naive_utc(since), naive_utc(until))
+    by_model, by_user, by_channel = _Acc(), _Acc(), _Acc()
+    if days is not None:
+        groups = await rollup_groups(
+            session,
+            workspace_id=workspace_id,
+            channel_id=channel_id,
+            first_day=days[0],
+            end_day=days[1],
+        )
+        for group in groups:
+            if group.dim == DIM_MODEL:
+                by_model.add(group.key, group.values)
+                if channel_id is not None:
+                    by_channel.add(channel_id, group.values)
+            elif group.dim == DIM_USER:
+                by_user.add(group.key, group.values)
+            elif group.dim == DIM_CHANNEL:
+                by_channel.add(group.key, group.values)
+    model_key = func.coalesce(col(UsageRecord.model_served), col(UsageRecord.model_requested))
+    for raw_since, raw_until in raw_ranges:
+        stmt = (
+            select(_usage.c.channel_id, model_key.label("model"), _usage.c.user_id, *_aggregates())
+            .where(*_filters(workspace_id, channel_id, raw_since, raw_until))
+            .group_by(_usage.c.channel_id, model_key, _usage.c.user_id)
+        )
+        for row in (await session.execute(stmt)).all():
+            values = [int(v) for v in row[3:]]
+            by_channel.add(str(row.channel_id), values)
+            by_model.add(str(row.model), values)
+            by_user.add(str(row.user_id), values)
+    return UsageSummary(
+        totals=by_channel.total(),
+        by_model=by_model.sorted(),
+        by_user=by_user.sorted(),
+        by_channel=by_channel.sorted(),
+    )
+
+
+async def summarize_ledger(
+    session: AsyncSession,
+    *,
+    workspace_id: int,
+    channel_id: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> UsageSummary:
+    """The same summary straight from the ledger (no rollup): the reference for checks."""
     filters = _filters(workspace_id, channel_id, since, until)
     totals_row = (await session.execute(select(*_aggregates()).where(*filters))).one()
     model_key = func.coalesce(col(UsageRecord.model_served), col(UsageRecord.model_requested))
@@ -152,3 +299,24 @@ async def list_usage(
         .order_by(col(UsageRecord.created_at), col(UsageRecord.id))
     )
     return list(result.all())
+
+
+async def stream_usage(
+    session: AsyncSession,
+    *,
+    workspace_id: int,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    with_generation_id: bool = False,
+    batch: int = 1000,
+) -> AsyncIterator[UsageRecord]:
+    """Like :func:`list_usage`, streamed in batches so an export never holds the whole ledger."""
+    stmt = select(UsageRecord).where(*_filters(workspace_id, None, since, until))
+    if with_generation_id:
+        stmt = stmt.where(col(UsageRecord.generation_id).is_not(None))
+    stmt = stmt.order_by(col(UsageRecord.created_at), col(UsageRecord.id)).execution_options(
+        yield_per=batch
+    )
+    result = await session.stream_scalars(stmt)
+    async for record in result:
+        yield record
