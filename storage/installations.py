@@ -70,9 +70,7 @@ async def delete_installation(
 async def issue_oauth_state(session: AsyncSession, *, state: str, expire_at: datetime) -> None:
     session.add(SlackOAuthState(state=state, expire_at=naive_utc(expire_at) or expire_at))
     # Expired states are useless; dropping them here keeps the table at a handful of rows.
-    await session.execute(
-        delete(SlackOAuthState).where(col(SlackOAuthState.expire_at) < utcnow())
-    )
+    await session.execute(delete(SlackOAuthState).where(col(SlackOAuthState.expire_at) < utcnow()))
 
 
 async def consume_oauth_state(

@@ -1,0 +1,299 @@
+"""Slack load: 200 concurrent ``/chat`` commands at one ``routerbot slack`` process.
+
+    uv run python benchmarks/slack_load.py [--chats 200] [--words 30] [--delay 0.02]
+                                           [--channels 20] [--database-url postgresql://…]
+
+``routerbot slack`` runs as a real process (HTTP mode, SQLite in a temporary directory unless
+``--database-url`` is given), with a fake OpenRouter process behind ``OPENROUTER_BASE_URL``
+(streaming ``--words`` words, ``--delay`` seconds apart) and a fake Slack Web API (in this
+process) behind ``SLACK_API_URL``. The client first opens its connections (Slack's senders
+keep theirs alive), warms up with ``/apikey set`` and one chat, then sends all commands, signed,
+at once. ``--profile PATH`` runs the bot under cProfile.
+
+Measured: ack latency (request sent to HTTP response), time to the final message (request sent
+to the ``chat.update`` that carries the footer), overhead over the upstream (time to final
+minus the upstream's own time, measured first with the same number of direct concurrent
+streams), failures (non-200 acks, error replies, answers without footer), peak RSS of the
+``routerbot slack`` process, and ``chat.update`` rate-limit violations (two edits of one message
+less than 0.95 s apart); also the bot's CPU time per chat, since on a small machine the process
+is CPU-bound long before it is I/O-bound.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from storage.crypto import generate_key  # noqa: E402
+from tests.fakes.slack import FakeSlack, command_body, signed_headers  # noqa: E402
+
+SECRET = "bench-signing-secret"
+KEY = "sk-or-v1-bench-key-000000000001"
+FOOTER_MARK = " out · "
+
+
+@dataclass
+class Chat:
+    index: int
+    channel: str
+    response_url: str
+    sent_at: float = 0.0
+    ack_seconds: float = 0.0
+    status: int = 0
+    final_at: float | None = None
+
+
+@dataclass
+class Results:
+    upstream: list[float] = field(default_factory=list)
+    chats: list[Chat] = field(default_factory=list)
+    peak_rss: int = 0
+    violations: int = 0
+    cpu: list[float] = field(default_factory=list)
+    cpu_seconds: float = 0.0
+    failures: list[str] = field(default_factory=list)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def start_openrouter(words: int, delay: float) -> tuple[asyncio.subprocess.Process, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.fakes.openrouter", "--words", str(words),
+        "--delay", str(delay), "--key", KEY, cwd=REPO, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    line = await asyncio.wait_for(proc.stdout.readline(), 30)
+    return proc, line.decode().strip()
+
+
+async def upstream_baseline(base_url: str, n: int) -> list[float]:
+    """The upstream's own time: n concurrent streams straight to the fake, to ``[DONE]``."""
+    body = {"model": "anthropic/claude-3.5-sonnet", "stream": True,
+            "messages": [{"role": "user", "content": "baseline"}]}  # fmt: skip
+
+    async def one(http: aiohttp.ClientSession) -> float:
+        started = time.perf_counter()
+        async with http.post(
+            base_url + "/chat/completions", json=body, headers={"Authorization": f"Bearer {KEY}"}
+        ) as resp:
+            async for line in resp.content:
+                if line.startswith(b"data: [DONE]"):
+                    break
+        return time.perf_counter() - started
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+        return list(await asyncio.gather(*(one(http) for _ in range(n))))
+
+
+async def wait_healthy(url: str, proc: asyncio.subprocess.Process) -> None:
+    async with aiohttp.ClientSession() as http, asyncio.timeout(60):
+        while True:
+            if proc.returncode is not None:
+                raise SystemExit(f"routerbot slack exited with {proc.returncode}")
+            try:
+                async with http.get(url + "/healthz") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.1)
+
+
+async def ping(http: aiohttp.ClientSession, url: str) -> None:
+    async with http.get(url + "/healthz") as resp:
+        await resp.read()
+
+
+async def send(http: aiohttp.ClientSession, url: str, slack: FakeSlack, chat: Chat | None,
+               text: str, *, user: str = "U1", command: str = "/chat") -> Chat:  # fmt: skip
+    chat = chat or Chat(-1, "CWARM", slack.response_url())
+    body = command_body(command, text, team_id="T1", user_id=user, channel_id=chat.channel,
+                        response_url=chat.response_url)  # fmt: skip
+    headers = {**signed_headers(body, SECRET), "Content-Type": "application/x-www-form-urlencoded"}
+    chat.sent_at = time.monotonic()
+    async with http.post(url + "/slack/events", data=body, headers=headers) as resp:
+        await resp.read()
+        chat.status = resp.status
+    chat.ack_seconds = time.monotonic() - chat.sent_at
+    return chat
+
+
+def final_time(slack: FakeSlack, chat: Chat) -> float | None:
+    """When the message answering ``chat`` got its last edit (the one with the footer)."""
+    for message in slack.posted(chat.channel):
+        if f"question {chat.index}\n" in message.history[0] and FOOTER_MARK in message.text:
+            return message.update_times[-1] if message.update_times else None
+    return None
+
+
+async def sample_process(pid: int, results: Results, stop: asyncio.Event) -> None:
+    process = psutil.Process(pid)
+    process.cpu_percent()
+    while not stop.is_set():
+        try:
+            results.peak_rss = max(results.peak_rss, process.memory_info().rss)
+            results.cpu.append(process.cpu_percent())
+        except psutil.Error:
+            return
+        await asyncio.sleep(0.05)
+
+
+async def run(args: argparse.Namespace) -> Results:
+    results = Results()
+    openrouter, or_url = await start_openrouter(args.words, args.delay)
+    tmp = Path(tempfile.mkdtemp(prefix="slack-load-"))
+    try:
+        results.upstream = await upstream_baseline(or_url, args.chats)
+        async with FakeSlack() as slack:
+            team = slack.add_team("T1")
+            port = free_port()
+            env = {
+                **os.environ,
+                "DATABASE_URL": args.database_url or f"sqlite:///{tmp / 'bench.db'}",
+                "ROUTERBOT_SECRET_KEY": generate_key(),
+                "ROUTERBOT_ADMINS": "slack:UADMIN",
+                "ROUTERBOT_LOG_LEVEL": "WARNING",
+                "OPENROUTER_BASE_URL": or_url,
+                "SLACK_API_URL": slack.base_url,
+                "SLACK_BOT_TOKEN": team.bot_token,
+                "SLACK_SIGNING_SECRET": SECRET,
+                "PORT": str(port),
+            }
+            for name in ("SLACK_APP_TOKEN", "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET"):
+                env.pop(name, None)
+            profile = ["-m", "cProfile", "-o", args.profile] if args.profile else []
+            bot = await asyncio.create_subprocess_exec(
+                sys.executable, *profile, "-m", "bot", "slack", env=env, cwd=tmp,
+            )  # fmt: skip
+            url = f"http://127.0.0.1:{port}"
+            stop = asyncio.Event()
+            try:
+                await wait_healthy(url, bot)
+                sampler = asyncio.create_task(sample_process(bot.pid, results, stop))
+                async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+                    # Open the connections first, as Slack's senders keep theirs alive.
+                    await asyncio.gather(*(ping(http, url) for _ in range(args.chats)))
+                    # Warm-up: the key (creates and seeds the workspace), then one chat.
+                    setup = await send(http, url, slack, None, f"set {KEY}", user="UADMIN",
+                                       command="/apikey")  # fmt: skip
+                    await slack.wait_for(lambda: bool(slack.responses_to(setup.response_url)), 30)
+                    await send(http, url, slack, None, "warm up")
+                    await slack.wait_for(
+                        lambda: any(FOOTER_MARK in m.text for m in slack.posted("CWARM")), 30
+                    )
+                    cpu_before = psutil.Process(bot.pid).cpu_times()
+                    results.chats = [
+                        Chat(i, f"C{i % args.channels:03d}", slack.response_url())
+                        for i in range(args.chats)
+                    ]
+                    await asyncio.gather(
+                        *(send(http, url, slack, c, f"question {c.index}") for c in results.chats)
+                    )
+                    expected = len(results.chats) + 1  # and the warm-up
+
+                    def done() -> bool:
+                        return sum(FOOTER_MARK in m.text for m in slack.posted()) >= expected
+
+                    with contextlib.suppress(TimeoutError):
+                        await slack.wait_for(done, args.timeout)
+                cpu_after = psutil.Process(bot.pid).cpu_times()
+                results.cpu_seconds = (cpu_after.user + cpu_after.system) - (
+                    cpu_before.user + cpu_before.system
+                )
+                stop.set()
+                await sampler
+                for chat in results.chats:
+                    chat.final_at = final_time(slack, chat)
+                    if chat.status != 200:
+                        results.failures.append(f"chat {chat.index}: ack HTTP {chat.status}")
+                    elif chat.final_at is None:
+                        results.failures.append(f"chat {chat.index}: no final message")
+                    replies = slack.responses_to(chat.response_url)
+                    if replies:
+                        results.failures.append(f"chat {chat.index}: {replies[0].get('text')}")
+                results.violations = slack.update_violations(0.95)
+            finally:
+                if bot.returncode is None:
+                    bot.send_signal(signal.SIGINT)
+                await bot.wait()
+    finally:
+        openrouter.terminate()
+        await openrouter.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return results
+
+
+def report(args: argparse.Namespace, r: Results) -> None:
+    acks = [c.ack_seconds * 1000 for c in r.chats]
+    finals = [(c.final_at - c.sent_at) * 1000 for c in r.chats if c.final_at is not None]
+    upstream_p50 = statistics.median(r.upstream) * 1000
+    overhead = [f - upstream_p50 for f in finals]
+    rows = [
+        ("chats (concurrent)", f"{len(r.chats)}", ""),
+        ("upstream stream time p50 / p99", f"{upstream_p50:.0f} / {pct(r.upstream, 99) * 1000:.0f} ms",
+         f"{args.words} words, {args.delay * 1000:.0f} ms apart"),
+        ("ack latency p50 / p99", f"{pct(acks, 50):.1f} / {pct(acks, 99):.1f} ms", "target p99 ≤ 50 ms"),
+        ("time to final message p50 / p99", f"{pct(finals, 50):.0f} / {pct(finals, 99):.0f} ms", ""),
+        ("overhead over upstream p50 / p99", f"{pct(overhead, 50):.0f} / {pct(overhead, 99):.0f} ms",
+         "target p50 ≤ 20 ms"),
+        ("failures", f"{len(r.failures)}", "target 0"),
+        ("chat.update rate violations", f"{r.violations}", "edits of one message < 0.95 s apart"),
+        ("peak RSS (routerbot slack)", f"{r.peak_rss / 2**20:.0f} MiB", ""),
+        ("CPU time of routerbot slack per chat", f"{r.cpu_seconds / max(1, len(r.chats)) * 1000:.1f} ms",
+         f"peak {max(r.cpu or [0]):.0f} % of one CPU; {os.cpu_count()} CPUs on this machine"),
+    ]  # fmt: skip
+    width = max(len(name) for name, _, _ in rows)
+    value_width = max(len(value) for _, value, _ in rows)
+    print(f"\nSlack load: {len(r.chats)} concurrent /chat at one `routerbot slack` "
+          f"({'PostgreSQL' if args.database_url else 'SQLite'})\n")  # fmt: skip
+    for name, value, note in rows:
+        print(f"  {name:<{width}}  {value:>{value_width}}  {note}")
+    for failure in r.failures[:10]:
+        print(f"  ! {failure}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--chats", type=int, default=200)
+    parser.add_argument("--words", type=int, default=30)
+    parser.add_argument("--delay", type=float, default=0.02)
+    parser.add_argument("--channels", type=int, default=20)
+    parser.add_argument("--timeout", type=float, default=60.0)
+    parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
+    parser.add_argument("--profile", default=None, help="run the bot under cProfile, to PATH")
+    args = parser.parse_args()
+    results = asyncio.run(run(args))
+    report(args, results)
+    sys.exit(1 if results.failures else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""Slack's text conventions: the three escaped characters, mentions, quoting the question."""
+
+from __future__ import annotations
+
+import re
+
+_MENTION = re.compile(r"<@[UW][A-Z0-9]+(?:\|[^>]*)?>")
+
+
+def unescape(text: str) -> str:
+    """What the user typed: Slack sends ``&``, ``<`` and ``>`` escaped in command and event text."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def escape(text: str) -> str:
+    """Text safe to post: model output can contain ``<!channel>``, which would ping everyone."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def strip_mention(text: str, bot_user_id: str | None) -> str:
+    """The message without the bot's own ``<@U…>`` mention(s)."""
+    if bot_user_id:
+        text = re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^>]*)?>", " ", text)
+    return re.sub(r"[ \t]+", " ", text).strip()
+
+
+def quote(text: str, limit: int = 300) -> str:
+    """The question as a Slack block quote, shortened so the answer keeps most of the room."""
+    text = text.strip()
+    if len(text) > limit:
+        text = text[: limit - 1].rstrip() + "…"
+    return "\n".join(f"&gt; {line}" if line else "&gt;" for line in escape(text).splitlines())
+
+
+def has_user_mention(text: str) -> bool:
+    return bool(_MENTION.search(text))
