@@ -70,8 +70,12 @@ def piped_run(routerbot: list[str], workdir: str | None = None) -> float:
         tmp = workdir or fresh
         start = time.perf_counter()
         subprocess.run(
-            [*routerbot, "console"], input=b"/help\n", capture_output=True, check=True,
-            env=_env(Path(tmp)), cwd=tmp,
+            [*routerbot, "console"],
+            input=b"/help\n",
+            capture_output=True,
+            check=True,
+            env=_env(Path(tmp)),
+            cwd=tmp,
         )
         return time.perf_counter() - start
 

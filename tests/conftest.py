@@ -27,7 +27,7 @@ _postgres_unreachable: str | None = None
 
 
 def _under_ci() -> bool:
-    return os.environ.get("CI", "").lower() == "true"  # noqa: TID251 - tests may read the env
+    return os.environ.get("CI", "").lower() == "true"
 
 
 def _postgres_unavailable(reason: str) -> NoReturn:

@@ -34,14 +34,21 @@ class LocalServer:
         body = await request.json()
         self.seen_auth.append(request.headers.get("Authorization"))
         if body["model"] != MODEL:
-            return web.json_response({"error": {"message": "model not found", "code": 404}}, status=404)
+            return web.json_response(
+                {"error": {"message": "model not found", "code": 404}}, status=404
+            )
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         for word in ("local", " answer"):
-            chunk = {"id": "c1", "model": MODEL, "choices": [{"index": 0, "delta": {"content": word}}]}
+            chunk = {
+                "id": "c1",
+                "model": MODEL,
+                "choices": [{"index": 0, "delta": {"content": word}}],
+            }
             await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
         last = {
-            "id": "c1", "model": MODEL,
+            "id": "c1",
+            "model": MODEL,
             "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9},
         }

@@ -329,7 +329,9 @@ async def test_fireworks_sends_max_tokens_and_reports_no_cost(router: respx.Mock
     assert end.generation_id == GEN  # from the chunk id when there is no header
 
 
-async def test_fireworks_raises_its_short_default_completion_limit(router: respx.MockRouter) -> None:
+async def test_fireworks_raises_its_short_default_completion_limit(
+    router: respx.MockRouter,
+) -> None:
     route = router.post("https://fw.test/inference/v1/chat/completions").mock(
         return_value=httpx.Response(
             200, headers={"content-type": "text/event-stream"}, content=sse(chunk("Hi"), DONE)
