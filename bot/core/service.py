@@ -65,7 +65,7 @@ from bot.core.replies import (
 from storage import stores
 from storage.crypto import KeyDecryptError, KeyVault, mask_key
 from storage.db import Database
-from storage.models import AllowedModel, Conversation, UsageRecord, utcnow
+from storage.models import AllowedModel, Conversation, ProviderKey, UsageRecord, utcnow
 from storage.stores import NewModel, UsageSummary
 
 log = logging.getLogger(__name__)
@@ -294,6 +294,12 @@ class ProviderService:
     ) -> SecretStr | None:
         async with self.db.session() as session:
             row = await stores.get_key(session, workspace_id=workspace_id, provider=provider)
+        return self._key_from_row(row, provider, required=required)
+
+    def _key_from_row(
+        self, row: ProviderKey | None, provider: str, *, required: bool = True
+    ) -> SecretStr | None:
+        """The stored key decrypted, else the operator's fallback key."""
         if row is not None:
             try:
                 return self.vault.decrypt(row.ciphertext)
@@ -404,22 +410,45 @@ class ProviderService:
                 session, workspace_id=ws_id, anchor=anchor, conversation_id=conversation_id
             )
 
-    async def _allowed(self, ws_id: int, model: str | None) -> AllowedModel:
-        async with self.db.session() as session:
+    async def _allowed(self, session: AsyncSession, ws_id: int, model: str | None) -> AllowedModel:
+        if model is None:
+            ws = await stores.get_workspace_by_id(session, workspace_id=ws_id)
+            model = ws.default_model if ws else None
             if model is None:
-                ws = await stores.get_workspace_by_id(session, workspace_id=ws_id)
-                model = ws.default_model if ws else None
-                if model is None:
-                    raise ModelNotAllowed(
-                        "This workspace has no default model; pick one with /chat --model <id> "
-                        "or ask an admin for /models default <id>."
-                    )
-            row = await stores.get_model(session, workspace_id=ws_id, model_id=model)
+                raise ModelNotAllowed(
+                    "This workspace has no default model; pick one with /chat --model <id> "
+                    "or ask an admin for /models default <id>."
+                )
+        row = await stores.get_model(session, workspace_id=ws_id, model_id=model)
         if row is None:
             raise ModelNotAllowed(
                 f"`{model}` is not allowed in this workspace; see /models for the ones that are."
             )
         return row
+
+    async def _prepare(
+        self, ws_id: int, model: str | None, conversation: Conversation | None
+    ) -> tuple[AllowedModel, ProviderKey | None, list[ChatMessage]]:
+        """Everything a chat needs from the database, read in one transaction."""
+        async with self.db.session() as session:
+            allowed = await self._allowed(
+                session, ws_id, conversation.model if conversation is not None else model
+            )
+            key_row = await stores.get_key(session, workspace_id=ws_id, provider=allowed.provider)
+            history: list[ChatMessage] = []
+            if conversation is not None and conversation.id is not None:
+                rows = await stores.get_messages(
+                    session,
+                    workspace_id=ws_id,
+                    conversation_id=conversation.id,
+                    limit=HISTORY_LIMIT,
+                )
+                history = [
+                    ChatMessage(role=r.role, content=r.content)  # type: ignore[arg-type]
+                    for r in rows
+                    if r.role in ("system", "user", "assistant")
+                ]
+        return allowed, key_row, history
 
     def _end_user(self, ctx: Invocation) -> str:
         raw = f"{ctx.platform}:{ctx.workspace_id}:{ctx.user_id}".encode()
@@ -438,28 +467,11 @@ class ProviderService:
         started = time.monotonic()
         try:
             ws_id = await self.workspace_id(ctx)
-            if conversation is not None:
-                allowed = await self._allowed(ws_id, conversation.model)
-            else:
-                allowed = await self._allowed(ws_id, model)
+            allowed, key_row, history = await self._prepare(ws_id, model, conversation)
             provider = allowed.provider
             adapter = self._adapter(provider)
-            key = await self._resolve_key(ws_id, provider)
+            key = self._key_from_row(key_row, provider)
             assert key is not None
-            history: list[ChatMessage] = []
-            if conversation is not None and conversation.id is not None:
-                async with self.db.session() as session:
-                    rows = await stores.get_messages(
-                        session,
-                        workspace_id=ws_id,
-                        conversation_id=conversation.id,
-                        limit=HISTORY_LIMIT,
-                    )
-                history = [
-                    ChatMessage(role=r.role, content=r.content)  # type: ignore[arg-type]
-                    for r in rows
-                    if r.role in ("system", "user", "assistant")
-                ]
             pricing = _pricing_of(allowed)
             if pricing.input_per_1m is None:
                 pricing = self.model_settings.price(provider, allowed.model_id) or pricing
@@ -622,21 +634,10 @@ class ProviderService:
                     )
                     conversation_id = conv.id
                 assert conversation_id is not None
-                await stores.add_message(
-                    session,
-                    workspace_id=ws_id,
-                    conversation_id=conversation_id,
-                    role="user",
-                    content=prompt,
+                turn = [("user", prompt)] + ([("assistant", answer)] if answer else [])
+                await stores.add_messages(
+                    session, workspace_id=ws_id, conversation_id=conversation_id, messages=turn
                 )
-                if answer:
-                    await stores.add_message(
-                        session,
-                        workspace_id=ws_id,
-                        conversation_id=conversation_id,
-                        role="assistant",
-                        content=answer,
-                    )
             await stores.record_usage(
                 session,
                 record=UsageRecord(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Sequence
+
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -76,6 +78,32 @@ async def add_message(
         )
     )
     await session.flush()
+
+
+async def add_messages(
+    session: AsyncSession,
+    *,
+    workspace_id: int,
+    conversation_id: int,
+    messages: Sequence[tuple[str, str]],
+) -> None:
+    """Append ``(role, content)`` pairs in order with one ownership check and one insert."""
+    if not messages:
+        return
+    await _require_conversation(session, workspace_id=workspace_id, conversation_id=conversation_id)
+    now = utcnow()
+    await session.execute(
+        insert(ConversationMessage),
+        [
+            {
+                "conversation_id": conversation_id,
+                "role": role,
+                "content": content,
+                "created_at": now,
+            }
+            for role, content in messages
+        ],
+    )
 
 
 async def get_messages(

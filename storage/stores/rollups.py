@@ -30,10 +30,10 @@ from sqlalchemy import (
     literal,
     select,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import UsageDaily, UsageRecord
-from storage.stores._sql import upsert_insert
 
 __all__ = [
     "AGGREGATE_FIELDS",
@@ -111,26 +111,37 @@ def _targets(record: UsageRecord) -> list[tuple[str, str, str]]:
     ]
 
 
+@cache
+def _rollup_upsert(dialect: str) -> Any:
+    """The rollup upsert, built once per backend and run with fresh parameters (building it
+    costs more than running it)."""
+    insert = postgresql.insert(_daily) if dialect == "postgresql" else sqlite.insert(_daily)
+    return insert.on_conflict_do_update(
+        index_elements=["workspace_id", "scope", "dim", "day", "group_key"],
+        set_={name: _daily.c[name] + insert.excluded[name] for name in AGGREGATE_FIELDS},
+    )
+
+
 async def add_to_rollups(session: AsyncSession, record: UsageRecord, *, sign: int = 1) -> None:
     """Add (``sign=1``) or take away (``sign=-1``) one ledger row's share of the rollup."""
     if record.workspace_id is None:
         raise ValueError("a usage record needs its workspace_id")
     values = dict(zip(AGGREGATE_FIELDS, (sign * v for v in contribution(record)), strict=True))
     day = record.created_at.date()
-    for scope, dim, key in _targets(record):
-        stmt = upsert_insert(session, _daily).values(
-            workspace_id=record.workspace_id,
-            scope=scope,
-            dim=dim,
-            day=day,
-            group_key=key,
+    rows = [
+        {
+            "workspace_id": record.workspace_id,
+            "scope": scope,
+            "dim": dim,
+            "day": day,
+            "group_key": key,
             **values,
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["workspace_id", "scope", "dim", "day", "group_key"],
-            set_={name: _daily.c[name] + stmt.excluded[name] for name in AGGREGATE_FIELDS},
-        )
-        await session.execute(stmt)
+        }
+        for scope, dim, key in _targets(record)
+    ]
+    # One statement, five parameter sets: the targets are in lock order, so concurrent
+    # writers on PostgreSQL take the row locks in the same order and cannot deadlock.
+    await session.execute(_rollup_upsert(session.get_bind().dialect.name), rows)
 
 
 def _sum(column: Any) -> ColumnElement[Any]:
