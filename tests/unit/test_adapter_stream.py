@@ -996,3 +996,16 @@ def test_any_framing_gives_the_same_text_and_usage(pieces: list[bytes]) -> None:
     assert isinstance(end, StreamFinished), end
     assert end.usage == EXPECTED_USAGE
     assert end.finish_reason == "stop"
+
+
+def test_package_exports_resolve_lazily() -> None:
+    import subprocess
+    import sys
+
+    import adapters
+
+    for name in adapters.__all__:
+        assert getattr(adapters, name) is not None
+    code = "import sys, adapters.base; print('httpx' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
