@@ -15,6 +15,8 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.slack_app.errors import error_code
+
 #: A demoted admin keeps their rights at most this long; a few minutes per SPEC.
 ADMIN_CACHE_SECONDS = 300.0
 _MAX_ENTRIES = 50_000
@@ -63,7 +65,7 @@ class AdminCache:
         try:
             response = await client.users_info(user=user_id)
         except SlackApiError as exc:
-            error = exc.response.get("error", "unknown_error") if exc.response else "unknown"
+            error = error_code(exc)
             raise AdminCheckFailed(
                 f"routerbot could not check whether you are a workspace admin (Slack said "
                 f"`{error}`); please try again in a moment."

@@ -38,6 +38,7 @@ from bot.config import Settings
 from bot.core.errors import ConfigurationError
 from bot.runtime import Runtime
 from bot.slack_app.admin import AdminCache
+from bot.slack_app.errors import error_code
 from bot.slack_app.handlers import Handlers
 from bot.slack_app.listeners import register_listeners
 from bot.slack_app.oauth import (
@@ -301,7 +302,7 @@ async def _bolt_app(
         identity = await client.auth_test(token=token)
     except SlackApiError as exc:
         raise ConfigurationError(
-            f"Slack rejected SLACK_BOT_TOKEN ({exc.response.get('error')}); copy the Bot User "
+            f"Slack rejected SLACK_BOT_TOKEN ({error_code(exc)}); copy the Bot User "
             "OAuth Token (xoxb-…) from the app's OAuth & Permissions page."
         ) from None
     except aiohttp.ClientError as exc:

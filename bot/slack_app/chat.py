@@ -19,6 +19,7 @@ from bot.core.replies import (
     Reply,
     TextReply,
 )
+from bot.slack_app.errors import error_code
 from bot.slack_app.notify import Notifier
 from bot.slack_app.streaming import AnswerStream, UpdateBudget
 
@@ -90,7 +91,7 @@ async def render_chat(
                 case TextReply(text=text):
                     await target.notify.private(text)
     except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
-        error = _error_code(exc)
+        error = error_code(exc)
         log.warning("Slack refused an answer: %s", error)
         if stream is not None:
             await stream.abort()
@@ -100,12 +101,6 @@ async def render_chat(
     return ChatOutcome(completed, stream)
 
 
-def _error_code(exc: Exception) -> str:
-    if isinstance(exc, SlackApiError):
-        return str(exc.response.get("error", "unknown_error"))
-    return "Slack could not be reached"
-
-
 def _cannot_post(exc: Exception) -> str:
-    error = _error_code(exc)
+    error = error_code(exc)
     return CANNOT_POST.get(error, SLACK_FAILED.format(error=error) + " Nothing was charged.")

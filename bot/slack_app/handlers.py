@@ -28,6 +28,7 @@ from bot.core.replies import ErrorReply, Invocation, KeyPromptReply, Reply, Text
 from bot.runtime import Runtime
 from bot.slack_app.admin import AdminCache, AdminCheckFailed
 from bot.slack_app.chat import ChatTarget, render_chat
+from bot.slack_app.errors import error_code
 from bot.slack_app.modal import ModalOrigin, key_modal
 from bot.slack_app.notify import EventNotifier, Notifier, ResponseUrlNotifier
 from bot.slack_app.payloads import SlashCommand, anchor, is_human_message, needs_admin, slack_user
@@ -110,7 +111,7 @@ class Handlers:
                 try:
                     await client.views_open(trigger_id=trigger_id, view=key_modal(origin))
                 except SlackApiError as exc:
-                    log.warning("views.open failed: %s", exc.response.get("error"))
+                    log.warning("views.open failed: %s", error_code(exc))
                     await notify.private(MODAL_EXPIRED)
             case _:
                 log.warning("unexpected reply outside a chat: %s", type(reply).__name__)

@@ -16,6 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.core.format import SLACK_MESSAGE_LIMIT, split_message
+from bot.slack_app.errors import error_code
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ class EventNotifier:
                     channel=self.channel, user=self.user, text=part, thread_ts=self.thread_ts
                 )
             except SlackApiError as exc:
-                log.warning("chat.postEphemeral failed: %s", exc.response.get("error"))
+                log.warning("chat.postEphemeral failed: %s", error_code(exc))
                 return
 
     async def public(self, text: str) -> None:

@@ -19,6 +19,7 @@ from bot.config import Settings
 from bot.core.errors import ConfigurationError
 from bot.runtime import Runtime, build_runtime
 from bot.slack_app.app import SlackFrontend, slack_mode
+from bot.slack_app.errors import error_code
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ async def _check_app_token(frontend: SlackFrontend, app_token: str) -> None:
         await frontend.app.client.apps_connections_open(app_token=app_token)
     except SlackApiError as exc:
         raise ConfigurationError(
-            f"Slack rejected SLACK_APP_TOKEN ({exc.response.get('error')}); create an app-level "
+            f"Slack rejected SLACK_APP_TOKEN ({error_code(exc)}); create an app-level "
             "token with the connections:write scope (Basic Information > App-Level Tokens)."
         ) from None
 

@@ -28,6 +28,7 @@ from bot.core.format import (
     split_message,
     split_with_footer,
 )
+from bot.slack_app.errors import error_code
 from bot.slack_app.text import escape
 
 log = logging.getLogger(__name__)
@@ -186,7 +187,7 @@ class AnswerStream:
                 await self._apply(self._interim_parts(), final=False)
             except Exception as exc:
                 # Interim edits are best-effort; the final edit will carry everything.
-                log.warning("interim Slack edit failed: %s", _error_code(exc))
+                log.warning("interim Slack edit failed: %s", error_code(exc))
                 self._next_try = self.clock() + self.interval
 
     def _interim_parts(self) -> list[str]:
@@ -225,9 +226,3 @@ class AnswerStream:
             unfurl_media=False,
         )
         self._messages.append(_Message(str(response["ts"]), text, self.clock()))
-
-
-def _error_code(exc: Exception) -> str:
-    if isinstance(exc, SlackApiError) and exc.response is not None:
-        return str(exc.response.get("error", "unknown_error"))
-    return type(exc).__name__
