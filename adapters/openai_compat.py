@@ -69,6 +69,7 @@ __all__ = [
     "DEFAULT_LIMITS",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_TIMEOUT",
+    "MAX_CONNECTIONS",
     "POOL_TIMEOUT",
     "READ_TIMEOUT",
     "RETRY_AFTER_CAP",
@@ -97,8 +98,13 @@ POOL_TIMEOUT = 10.0
 DEFAULT_TIMEOUT = httpx.Timeout(
     connect=CONNECT_TIMEOUT, read=READ_TIMEOUT, write=WRITE_TIMEOUT, pool=POOL_TIMEOUT
 )
+#: One connection per stream in flight. A cap below the number of concurrent chats makes the
+#: rest queue for a stream to end (seconds to minutes) and fail at POOL_TIMEOUT; and httpcore
+#: rescans every queued request against every connection on each change, so a queue also
+#: costs CPU. A thousand chats in flight must not queue.
+MAX_CONNECTIONS = 4096
 DEFAULT_LIMITS = httpx.Limits(
-    max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0
+    max_connections=MAX_CONNECTIONS, max_keepalive_connections=100, keepalive_expiry=30.0
 )
 
 #: Extra attempts after the first, only ever before the first token.

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -17,6 +18,9 @@ from sqlalchemy.ext.asyncio import (
 )
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+#: How long a write that must not be lost (a chat's usage row) keeps retrying a database that
+#: is briefly unreachable: longer than a PostgreSQL restart or a managed failover's switch.
+WRITE_RETRY_SECONDS = 30.0
 
 
 def async_url(url: str) -> URL:
@@ -65,6 +69,44 @@ def make_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 20)
     return create_async_engine(url, **kwargs)
+
+
+def _asyncpg_connection_error(exc: BaseException) -> bool:
+    try:
+        import asyncpg
+    except ImportError:  # pragma: no cover - asyncpg is a dependency
+        return False
+    return isinstance(
+        exc,
+        asyncpg.PostgresConnectionError  # the connection failed or was lost
+        | asyncpg.exceptions.OperatorInterventionError  # shutting down, starting up (57xxx)
+        | asyncpg.InterfaceError,  # "connection is closed"
+    )
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a failed transaction may succeed if simply tried again.
+
+    True when the server could not be reached or dropped the connection (a restart, a
+    failover: refused connections surface as plain ``OSError`` from the driver's connect) or
+    SQLite stayed locked past its busy timeout. A constraint violation or a bug is not
+    transient. The whole chain is inspected, since SQLAlchemy wraps the driver's error.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) or _asyncpg_connection_error(current):
+            return True
+        if isinstance(current, DBAPIError):
+            if current.connection_invalidated:
+                return True
+            text = str(current.orig).lower()
+            if "database is locked" in text or "database is busy" in text:
+                return True
+        # SQLAlchemy raises its wrapper ``from`` the driver's error.
+        current = current.__cause__ or current.__context__
+    return False
 
 
 class Database:

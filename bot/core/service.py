@@ -17,6 +17,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
+import stamina
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -64,7 +65,7 @@ from bot.core.replies import (
 )
 from storage import stores
 from storage.crypto import KeyDecryptError, KeyVault, mask_key
-from storage.db import Database
+from storage.db import WRITE_RETRY_SECONDS, Database, is_transient
 from storage.models import AllowedModel, Conversation, ProviderKey, UsageRecord, utcnow
 from storage.stores import NewModel, UsageSummary
 
@@ -618,10 +619,77 @@ class ProviderService:
         started: float,
         reservation: object | None,
     ) -> tuple[int, Sequence[str]]:
-        """Write the turn and its usage row in one transaction; returns the conversation id."""
+        """Write the turn and its usage row in one transaction; returns the conversation id.
+
+        The answer has been paid for by now, so a database that is briefly unreachable (a
+        restart, a failover) must not lose its row: the transaction is tried again for up to
+        ``WRITE_RETRY_SECONDS``. A retry after a commit whose acknowledgement was lost would
+        write the row twice, so a retry first looks for the generation's row.
+        """
         latency_ms = int((time.monotonic() - started) * 1000)
+        conversation_id: int | None = None
+        async for attempt in stamina.retry_context(
+            on=is_transient,
+            attempts=None,
+            timeout=WRITE_RETRY_SECONDS,
+            wait_initial=0.2,
+            wait_max=2.0,
+        ):
+            with attempt:
+                if attempt.num > 1:
+                    log.warning("retrying the usage record of a chat (attempt %d)", attempt.num)
+                conversation_id = await self._write_turn(
+                    ctx,
+                    ws_id,
+                    allowed,
+                    prompt,
+                    answer,
+                    conversation,
+                    usage=usage,
+                    model_served=model_served,
+                    generation_id=generation_id,
+                    outcome=outcome,
+                    error_kind=error_kind,
+                    cost=cost,
+                    latency_ms=latency_ms,
+                    retry=attempt.num > 1,
+                )
+        notices: Sequence[str] = ()
+        if self.budgets is not None and reservation is not None:
+            try:
+                notices = await self.budgets.settle(reservation, cost_nano=cost.nano)
+            except Exception:
+                # The usage row is written and counts against the limits; the hold itself
+                # lapses at its expiry. The user still gets the answer.
+                log.warning("could not release a budget reservation", exc_info=True)
+        return conversation_id or 0, notices
+
+    async def _write_turn(
+        self,
+        ctx: Invocation,
+        ws_id: int,
+        allowed: AllowedModel,
+        prompt: str,
+        answer: str,
+        conversation: Conversation | None,
+        *,
+        usage: Usage | None,
+        model_served: str | None,
+        generation_id: str | None,
+        outcome: str,
+        error_kind: str | None,
+        cost: ChatCost,
+        latency_ms: int,
+        retry: bool,
+    ) -> int | None:
         conversation_id = conversation.id if conversation is not None else None
         async with self.db.session() as session:
+            if retry and generation_id is not None:
+                done = await stores.find_usage_by_generation(
+                    session, workspace_id=ws_id, generation_id=generation_id
+                )
+                if done is not None:
+                    return done.conversation_id
             if outcome != "error":
                 if conversation_id is None:
                     conv = await stores.create_conversation(
@@ -661,10 +729,7 @@ class ProviderService:
                     created_at=self.clock(),
                 ),
             )
-        notices: Sequence[str] = ()
-        if self.budgets is not None and reservation is not None:
-            notices = await self.budgets.settle(reservation, cost_nano=cost.nano)
-        return conversation_id or 0, notices
+        return conversation_id
 
     # -- costs ------------------------------------------------------------------------------
 

@@ -207,7 +207,23 @@ class SlackFrontend:
     # -- routes ------------------------------------------------------------------------------
 
     async def _events(self, request: web.Request) -> web.Response:
-        bolt_request = await to_bolt_request(request)
+        # The signature is checked on the raw bytes before anything parses them: a forged or
+        # malformed request (a non-numeric timestamp, a body that is not JSON) gets a plain
+        # 401, never a parser's exception.
+        raw = await request.text()
+        timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
+        signature = request.headers.get("X-Slack-Signature", "")
+        if self._verifier is not None and not (
+            timestamp.isdigit()
+            and signature.isascii()  # compare_digest raises on non-ASCII text
+            and signature
+            and self._verifier.is_valid(body=raw, timestamp=timestamp, signature=signature)
+        ):
+            return web.Response(status=401)
+        try:
+            bolt_request = await to_bolt_request(request)
+        except ValueError:  # a correctly signed body that still is not Slack's format
+            return web.Response(status=400)
         if self._ack_early(bolt_request):
             # Commands and events always ack with an empty 200, so send it before bolt even
             # routes the request: under load the ack never queues behind listener work.

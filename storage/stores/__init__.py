@@ -42,6 +42,7 @@ from storage.stores.rollups import rebuild_rollups, spent_since
 from storage.stores.usage import (
     UsageSummary,
     UsageTotals,
+    find_usage_by_generation,
     list_usage,
     record_usage,
     stream_usage,
@@ -75,6 +76,7 @@ __all__ = [
     "delete_key",
     "delete_reservation",
     "find_conversation_by_anchor",
+    "find_usage_by_generation",
     "find_workspaces",
     "get_budgets",
     "get_conversation",

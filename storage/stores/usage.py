@@ -68,6 +68,21 @@ async def record_usage(session: AsyncSession, *, record: UsageRecord) -> UsageRe
     return record
 
 
+async def find_usage_by_generation(
+    session: AsyncSession, *, workspace_id: int, generation_id: str
+) -> UsageRecord | None:
+    """The usage row of one provider generation, if it was recorded (idempotent retries)."""
+    stmt = (
+        select(UsageRecord)
+        .where(
+            col(UsageRecord.workspace_id) == workspace_id,
+            col(UsageRecord.generation_id) == generation_id,
+        )
+        .limit(1)
+    )
+    return (await session.scalars(stmt)).first()
+
+
 async def update_usage_cost(
     session: AsyncSession,
     *,
