@@ -40,11 +40,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_report_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Operator reports (costs, export, reconcile) live in bot.reports when installed."""
-    try:
-        from bot import reports
-    except ImportError:
-        return
+    """Operator reports: costs, export, reconcile."""
+    from bot import reports
+
     reports.add_arguments(sub)
 
 

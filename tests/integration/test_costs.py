@@ -23,6 +23,7 @@ from storage.db import Database
 from storage.models import UsageDaily, UsageRecord, Workspace
 from tests.fakes.openrouter import FakeOpenRouter
 from tests.integration.spend_support import ADMIN, MEMBER, Clock, run, seed, spend_runtime
+from tests.ledger_oracle import expected_groups, expected_totals
 
 BASE = datetime(2026, 3, 1)
 
@@ -59,33 +60,6 @@ window_ends = st.one_of(
         lambda us: BASE + timedelta(microseconds=us)
     ),
 )
-
-
-def _expected(rows: list[dict[str, Any]]) -> s.UsageTotals:
-    def total(field: str) -> int:
-        return sum(int(r[field]) for r in rows if r[field] is not None)
-
-    return s.UsageTotals(
-        cost_nano=total("cost_nano"),
-        chats=sum(r["outcome"] != "error" for r in rows),
-        failed=sum(r["outcome"] == "error" for r in rows),
-        prompt_tokens=total("prompt_tokens"),
-        cached_tokens=total("cached_tokens"),
-        completion_tokens=total("completion_tokens"),
-        computed_cost_chats=sum(
-            r["cost_source"] == "computed" and r["cost_nano"] is not None for r in rows
-        ),
-        unknown_cost_chats=sum(r["cost_nano"] is None and r["outcome"] != "error" for r in rows),
-    )
-
-
-def _groups(rows: list[dict[str, Any]], key: str) -> list[tuple[str, s.UsageTotals]]:
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        name = (row["model_served"] or row["model_requested"]) if key == "model" else row[key]
-        groups.setdefault(name, []).append(row)
-    result = [(name, _expected(group)) for name, group in groups.items()]
-    return sorted(result, key=lambda item: (-item[1].cost_nano, item[0]))
 
 
 @settings(
@@ -126,10 +100,10 @@ async def test_summary_equals_the_exact_ledger_sum_over_any_window(
         reference = await s.summarize_ledger(
             session, workspace_id=ws, channel_id=channel, since=since, until=until
         )
-    assert summary.totals == _expected(wanted)
-    assert summary.by_model == _groups(wanted, "model")
-    assert summary.by_user == _groups(wanted, "user_id")
-    assert summary.by_channel == _groups(wanted, "channel_id")
+    assert summary.totals == expected_totals(wanted)
+    assert summary.by_model == expected_groups(wanted, "model")
+    assert summary.by_user == expected_groups(wanted, "user_id")
+    assert summary.by_channel == expected_groups(wanted, "channel_id")
     assert summary == reference
 
 

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import textwrap
 import uuid
-from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from storage import stores as s
 from storage.crypto import KeyVault, generate_key, mask_key
 from storage.db import Database
 from storage.models import UsageRecord, Workspace
+from tests.ledger_oracle import expected_groups, expected_totals
 
 # --------------------------------------------------------------------------- migrations
 
@@ -575,33 +575,6 @@ usage_rows = st.fixed_dictionaries(
 )
 
 
-def _expected_totals(rows: list[dict[str, object]]) -> s.UsageTotals:
-    def total(field: str) -> int:
-        return sum(int(r[field]) for r in rows if r[field] is not None)  # type: ignore[call-overload]
-
-    return s.UsageTotals(
-        cost_nano=total("cost_nano"),
-        chats=sum(r["outcome"] != "error" for r in rows),
-        failed=sum(r["outcome"] == "error" for r in rows),
-        prompt_tokens=total("prompt_tokens"),
-        cached_tokens=total("cached_tokens"),
-        completion_tokens=total("completion_tokens"),
-        computed_cost_chats=sum(
-            r["cost_source"] == "computed" and r["cost_nano"] is not None for r in rows
-        ),
-        unknown_cost_chats=sum(r["cost_nano"] is None and r["outcome"] != "error" for r in rows),
-    )
-
-
-def _expected_groups(rows: list[dict[str, object]], key: str) -> list[tuple[str, s.UsageTotals]]:
-    groups: dict[str, list[dict[str, object]]] = defaultdict(list)
-    for row in rows:
-        name = (row["model_served"] or row["model_requested"]) if key == "model" else row[key]
-        groups[str(name)].append(row)
-    result = [(name, _expected_totals(group)) for name, group in groups.items()]
-    return sorted(result, key=lambda item: (-item[1].cost_nano, item[0]))
-
-
 @settings(
     max_examples=25,
     deadline=None,
@@ -623,7 +596,7 @@ async def test_summarize_usage_equals_the_exact_python_sum(
         summary = await s.summarize_usage(
             session, workspace_id=ws, channel_id=None, since=None, until=None
         )
-    assert summary.totals == _expected_totals(rows)
-    assert summary.by_model == _expected_groups(rows, "model")
-    assert summary.by_user == _expected_groups(rows, "user_id")
-    assert summary.by_channel == _expected_groups(rows, "channel_id")
+    assert summary.totals == expected_totals(rows)
+    assert summary.by_model == expected_groups(rows, "model")
+    assert summary.by_user == expected_groups(rows, "user_id")
+    assert summary.by_channel == expected_groups(rows, "channel_id")
