@@ -238,13 +238,20 @@ class DatabaseBudgetGuard:
         self.ttl = ttl
 
     async def reserve(
-        self, *, workspace_id: int, channel_id: str, estimate_nano: int
+        self,
+        *,
+        workspace_id: int,
+        channel_id: str,
+        estimate_nano: int,
+        has_limits: bool | None = None,
     ) -> Reservation:
         none = Reservation(workspace_id, channel_id, None, estimate_nano)
-        async with self.db.session() as session:
+        if has_limits is None:
+            async with self.db.session() as session:
+                has_limits = await stores.has_budgets(session, workspace_id=workspace_id)
+        if not has_limits:
             # Most workspaces set no limit: they never take the lock or write anything.
-            if not await stores.has_budgets(session, workspace_id=workspace_id):
-                return none
+            return none
         now = self.clock()
         async with self.db.session() as session:
             await stores.lock_budgets(session, workspace_id=workspace_id)

@@ -7,7 +7,7 @@ anything unexpected, a generic sentence (the traceback goes to the log, never to
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from adapters.errors import ProviderError
 from bot.core import commands as c
@@ -39,9 +39,12 @@ class Dispatcher:
         async for reply in self.run(ctx, command):
             yield reply
 
-    async def run(self, ctx: Invocation, command: c.Command) -> AsyncIterator[Reply]:
+    async def run(
+        self, ctx: Invocation, command: c.Command, *, anchors: Sequence[str] = ()
+    ) -> AsyncIterator[Reply]:
+        """Run ``command``; ``anchors`` go to a chat (see :meth:`ProviderService.chat`)."""
         try:
-            async for reply in self._run(ctx, command):
+            async for reply in self._run(ctx, command, anchors):
                 yield reply
         except UserFacingError as exc:
             yield ErrorReply(exc.message, private=exc.private or _is_private(command))
@@ -51,13 +54,15 @@ class Dispatcher:
             log.exception("command %s failed", type(command).__name__)
             yield ErrorReply(INTERNAL_ERROR, private=True)
 
-    async def _run(self, ctx: Invocation, command: c.Command) -> AsyncIterator[Reply]:
+    async def _run(
+        self, ctx: Invocation, command: c.Command, anchors: Sequence[str]
+    ) -> AsyncIterator[Reply]:
         s = self.service
         match command:
             case c.Help():
                 yield TextReply(c.HELP_TEXT, private=True)
             case c.Chat(prompt=prompt, model=model):
-                async for reply in s.chat(ctx, prompt, model):
+                async for reply in s.chat(ctx, prompt, model, anchors=anchors):
                     yield reply
             case c.ModelsList():
                 yield TextReply(await self._models_text(ctx))

@@ -86,8 +86,19 @@ def provider_for_key(key: str) -> str:
 class BudgetGuard(Protocol):
     """Spend limits (SPEC §5): reserve an estimate before a chat, settle the real cost after."""
 
-    async def reserve(self, *, workspace_id: int, channel_id: str, estimate_nano: int) -> object:
-        """Hold ``estimate_nano`` against the limits; raise BudgetExceeded when over."""
+    async def reserve(
+        self,
+        *,
+        workspace_id: int,
+        channel_id: str,
+        estimate_nano: int,
+        has_limits: bool | None = None,
+    ) -> object:
+        """Hold ``estimate_nano`` against the limits; raise BudgetExceeded when over.
+
+        ``has_limits``: whether the workspace has any limit, when the caller has just read it
+        (None: the guard looks for itself).
+        """
         ...
 
     async def settle(self, reservation: object, *, cost_nano: int | None) -> Sequence[str]:
@@ -429,8 +440,9 @@ class ProviderService:
 
     async def _prepare(
         self, ws_id: int, model: str | None, conversation: Conversation | None
-    ) -> tuple[AllowedModel, ProviderKey | None, list[ChatMessage]]:
-        """Everything a chat needs from the database, read in one transaction."""
+    ) -> tuple[AllowedModel, ProviderKey | None, list[ChatMessage], bool | None]:
+        """Everything a chat needs from the database, read in one transaction: the model, the
+        key, the history, and whether the workspace has any spend limit."""
         async with self.db.session() as session:
             allowed = await self._allowed(
                 session, ws_id, conversation.model if conversation is not None else model
@@ -449,7 +461,12 @@ class ProviderService:
                     for r in rows
                     if r.role in ("system", "user", "assistant")
                 ]
-        return allowed, key_row, history
+            has_limits = (
+                await stores.has_budgets(session, workspace_id=ws_id)
+                if self.budgets is not None
+                else None
+            )
+        return allowed, key_row, history, has_limits
 
     def _end_user(self, ctx: Invocation) -> str:
         raw = f"{ctx.platform}:{ctx.workspace_id}:{ctx.user_id}".encode()
@@ -462,13 +479,20 @@ class ProviderService:
         model: str | None = None,
         *,
         conversation: Conversation | None = None,
+        anchors: Sequence[str] = (),
     ) -> AsyncIterator[Reply]:
         """Run one chat turn: ``ChatStarted``, ``ChatDelta``…, then ``ChatCompleted``; or one
-        ``ChatFailed`` when it fails before any text (nothing is charged then)."""
+        ``ChatFailed`` when it fails before any text (nothing is charged then).
+
+        ``anchors``: the platform messages whose replies continue this conversation. The
+        front-end may still add to the sequence (a list) while the answer streams, e.g. the
+        message it posted on ``ChatStarted``; they are written with the turn, in the same
+        transaction, once the answer is complete.
+        """
         started = time.monotonic()
         try:
             ws_id = await self.workspace_id(ctx)
-            allowed, key_row, history = await self._prepare(ws_id, model, conversation)
+            allowed, key_row, history, has_limits = await self._prepare(ws_id, model, conversation)
             provider = allowed.provider
             adapter = self._adapter(provider)
             key = self._key_from_row(key_row, provider)
@@ -483,6 +507,7 @@ class ProviderService:
                     workspace_id=ws_id,
                     channel_id=ctx.channel_id,
                     estimate_nano=estimate_nano(messages, pricing),
+                    has_limits=has_limits,
                 )
         except (UserFacingError, BudgetExceeded) as exc:
             yield ChatFailed(exc.message)
@@ -530,6 +555,7 @@ class ProviderService:
                         cost=ChatCost(None, "unknown"),
                         started=started,
                         reservation=reservation,
+                        anchors=anchors,
                     )
                 except Exception:
                     log.exception("could not record a cancelled chat")
@@ -552,6 +578,7 @@ class ProviderService:
                 cost=ChatCost(Decimal(0), "none"),
                 started=started,
                 reservation=reservation,
+                anchors=anchors,
             )
             yield ChatFailed(f"{final.error.user_message} Nothing was charged.")
             return
@@ -573,6 +600,7 @@ class ProviderService:
             cost=cost,
             started=started,
             reservation=reservation,
+            anchors=anchors,
         )
         shown_model = final.model_served or allowed.model_id
         footer = format_footer(
@@ -618,6 +646,7 @@ class ProviderService:
         cost: ChatCost,
         started: float,
         reservation: object | None,
+        anchors: Sequence[str] = (),
     ) -> tuple[int, Sequence[str]]:
         """Write the turn and its usage row in one transaction; returns the conversation id.
 
@@ -653,6 +682,7 @@ class ProviderService:
                     cost=cost,
                     latency_ms=latency_ms,
                     retry=attempt.num > 1,
+                    anchors=anchors,
                 )
         notices: Sequence[str] = ()
         if self.budgets is not None and reservation is not None:
@@ -681,6 +711,7 @@ class ProviderService:
         cost: ChatCost,
         latency_ms: int,
         retry: bool,
+        anchors: Sequence[str] = (),
     ) -> int | None:
         conversation_id = conversation.id if conversation is not None else None
         async with self.db.session() as session:
@@ -691,21 +722,29 @@ class ProviderService:
                 if done is not None:
                     return done.conversation_id
             if outcome != "error":
+                turn = [("user", prompt)] + ([("assistant", answer)] if answer else [])
                 if conversation_id is None:
-                    conv = await stores.create_conversation(
+                    conversation_id = await stores.start_conversation(
                         session,
                         workspace_id=ws_id,
                         channel_id=ctx.channel_id,
                         user_id=ctx.user_id,
                         provider=allowed.provider,
                         model=allowed.model_id,
+                        messages=turn,
+                        anchors=list(anchors),
                     )
-                    conversation_id = conv.id
-                assert conversation_id is not None
-                turn = [("user", prompt)] + ([("assistant", answer)] if answer else [])
-                await stores.add_messages(
-                    session, workspace_id=ws_id, conversation_id=conversation_id, messages=turn
-                )
+                else:
+                    await stores.add_messages(
+                        session, workspace_id=ws_id, conversation_id=conversation_id, messages=turn
+                    )
+                    for anchor in anchors:
+                        await stores.add_anchor(
+                            session,
+                            workspace_id=ws_id,
+                            anchor=anchor,
+                            conversation_id=conversation_id,
+                        )
             await stores.record_usage(
                 session,
                 record=UsageRecord(

@@ -36,6 +36,7 @@ from storage.stores.conversations import (
     find_conversation_by_anchor,
     get_conversation,
     get_messages,
+    start_conversation,
 )
 from storage.stores.keys import delete_key, get_key, rotate_keys, set_key
 from storage.stores.rollups import rebuild_rollups, spent_since
@@ -102,6 +103,7 @@ __all__ = [
     "set_key",
     "spend_by_channel",
     "spent_since",
+    "start_conversation",
     "stream_usage",
     "summarize_ledger",
     "summarize_usage",

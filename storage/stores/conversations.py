@@ -42,6 +42,59 @@ async def create_conversation(
     return conversation
 
 
+async def start_conversation(
+    session: AsyncSession,
+    *,
+    workspace_id: int,
+    channel_id: str,
+    user_id: str,
+    provider: str,
+    model: str,
+    messages: Sequence[tuple[str, str]],
+    anchors: Sequence[str] = (),
+) -> int:
+    """Create a conversation with its first ``(role, content)`` messages and the platform
+    messages (anchors) that continue it; returns its id.
+
+    The chat path's write: three inserts and no ownership checks, since the conversation is
+    created here, in this transaction, in ``workspace_id``.
+    """
+    now = utcnow()
+    conversation_id = await session.scalar(
+        insert(Conversation)
+        .values(
+            workspace_id=workspace_id,
+            channel_id=channel_id,
+            user_id=user_id,
+            provider=provider,
+            model=model,
+            created_at=now,
+        )
+        .returning(col(Conversation.id))
+    )
+    assert conversation_id is not None
+    if messages:
+        await session.execute(
+            insert(ConversationMessage),
+            [
+                {
+                    "conversation_id": conversation_id,
+                    "role": role,
+                    "content": content,
+                    "created_at": now,
+                }
+                for role, content in messages
+            ],
+        )
+    for anchor in dict.fromkeys(anchors):
+        await session.execute(
+            upsert_insert(session, ConversationAnchor)
+            .values(workspace_id=workspace_id, anchor=anchor, conversation_id=conversation_id)
+            .on_conflict_do_nothing(index_elements=["workspace_id", "anchor"])
+        )
+    return int(conversation_id)
+
+
 async def get_conversation(
     session: AsyncSession, *, workspace_id: int, conversation_id: int
 ) -> Conversation | None:

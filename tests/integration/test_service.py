@@ -189,6 +189,57 @@ async def test_follow_up_sends_history(runtime: Runtime, fake: FakeOpenRouter) -
     assert await runtime.service.find_conversation(other, "thread-1") is None
 
 
+async def test_anchors_given_while_streaming_are_written_with_the_turn(
+    runtime: Runtime, fake: FakeOpenRouter
+) -> None:
+    """A front-end learns its message id only after posting: an anchor added to the list on
+    ``ChatStarted`` is written in the turn's transaction, and leads nowhere else."""
+    await run(runtime, ADMIN, f"/apikey set {DEFAULT_KEY}")
+    anchors: list[str] = ["thread-root"]
+    replies: list[Reply] = []
+    async for reply in runtime.dispatcher.run(MEMBER, c.Chat("first question"), anchors=anchors):
+        if isinstance(reply, ChatStarted):
+            anchors.append("posted-message")
+        replies.append(reply)
+    done = replies[-1]
+    assert isinstance(done, ChatCompleted)
+    for anchor in ("thread-root", "posted-message"):
+        conv = await runtime.service.find_conversation(MEMBER, anchor)
+        assert conv is not None and conv.id == done.conversation_id
+    other = Invocation("console", "other", "general", "eve")
+    assert await runtime.service.find_conversation(other, "posted-message") is None
+    # A follow-up through the anchor sends the history, and may anchor its own message.
+    conv = await runtime.service.find_conversation(MEMBER, "posted-message")
+    again = [
+        r
+        async for r in runtime.service.chat(
+            MEMBER, "second question", conversation=conv, anchors=["reply-message"]
+        )
+    ]
+    assert isinstance(again[-1], ChatCompleted)
+    assert again[-1].conversation_id == done.conversation_id
+    assert [m["role"] for m in fake.chat_requests[-1].json["messages"]] == [
+        "user",
+        "assistant",
+        "user",
+    ]
+    followed = await runtime.service.find_conversation(MEMBER, "reply-message")
+    assert followed is not None and followed.id == done.conversation_id
+
+
+async def test_a_chat_that_fails_before_any_text_anchors_nothing(
+    runtime: Runtime, fake: FakeOpenRouter
+) -> None:
+    await run(runtime, ADMIN, f"/apikey set {DEFAULT_KEY}")
+    fake.script(Fault.http(503), times=None)
+    replies = [
+        r async for r in runtime.dispatcher.run(MEMBER, c.Chat("hi"), anchors=["root-message"])
+    ]
+    assert isinstance(replies[-1], ChatFailed)
+    assert await runtime.service.find_conversation(MEMBER, "root-message") is None
+    assert (await usage_rows(runtime))[-1].outcome == "error"
+
+
 @pytest.mark.parametrize(
     ("fault", "words"),
     [
