@@ -8,7 +8,9 @@
 (streaming ``--words`` words, ``--delay`` seconds apart) and a fake Slack Web API (in this
 process) behind ``SLACK_API_URL``. The client first opens its connections (Slack's senders
 keep theirs alive), warms up with ``/apikey set`` and one chat, then sends all commands, signed,
-at once. ``--profile PATH`` runs the bot under cProfile.
+at once. ``--profile PATH`` runs the bot under cProfile. ``--reference`` runs the same load
+against ``slack_reference_responder.py`` instead: a bare aiohttp responder with no framework and
+no database, the floor that this machine and harness put under any Python bot.
 
 Measured: ack latency (request sent to HTTP response), time to the final message (request sent
 to the ``chat.update`` that carries the footer), overhead over the upstream (time to final
@@ -186,13 +188,17 @@ async def run(args: argparse.Namespace) -> Results:
                 "SLACK_BOT_TOKEN": team.bot_token,
                 "SLACK_SIGNING_SECRET": SECRET,
                 "PORT": str(port),
+                "REFERENCE_API_KEY": KEY,
             }
             for name in ("SLACK_APP_TOKEN", "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET"):
                 env.pop(name, None)
             profile = ["-m", "cProfile", "-o", args.profile] if args.profile else []
-            bot = await asyncio.create_subprocess_exec(
-                sys.executable, *profile, "-m", "bot", "slack", env=env, cwd=tmp,
-            )  # fmt: skip
+            command = (
+                [str(REPO / "benchmarks" / "slack_reference_responder.py")]
+                if args.reference
+                else [*profile, "-m", "bot", "slack"]
+            )
+            bot = await asyncio.create_subprocess_exec(sys.executable, *command, env=env, cwd=tmp)
             url = f"http://127.0.0.1:{port}"
             stop = asyncio.Event()
             try:
@@ -266,14 +272,18 @@ def report(args: argparse.Namespace, r: Results) -> None:
          "target p50 ≤ 20 ms"),
         ("failures", f"{len(r.failures)}", "target 0"),
         ("chat.update rate violations", f"{r.violations}", "edits of one message < 0.95 s apart"),
-        ("peak RSS (routerbot slack)", f"{r.peak_rss / 2**20:.0f} MiB", ""),
-        ("CPU time of routerbot slack per chat", f"{r.cpu_seconds / max(1, len(r.chats)) * 1000:.1f} ms",
+        ("peak RSS of the bot process", f"{r.peak_rss / 2**20:.0f} MiB", ""),
+        ("CPU time of the bot process per chat", f"{r.cpu_seconds / max(1, len(r.chats)) * 1000:.1f} ms",
          f"peak {max(r.cpu or [0]):.0f} % of one CPU; {os.cpu_count()} CPUs on this machine"),
     ]  # fmt: skip
     width = max(len(name) for name, _, _ in rows)
     value_width = max(len(value) for _, value, _ in rows)
-    print(f"\nSlack load: {len(r.chats)} concurrent /chat at one `routerbot slack` "
-          f"({'PostgreSQL' if args.database_url else 'SQLite'})\n")  # fmt: skip
+    target = (
+        "the reference responder (no framework, no database)"
+        if args.reference
+        else f"one `routerbot slack` ({'PostgreSQL' if args.database_url else 'SQLite'})"
+    )
+    print(f"\nSlack load: {len(r.chats)} concurrent /chat at {target}\n")
     for name, value, note in rows:
         print(f"  {name:<{width}}  {value:>{value_width}}  {note}")
     for failure in r.failures[:10]:
@@ -289,6 +299,11 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=60.0)
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
     parser.add_argument("--profile", default=None, help="run the bot under cProfile, to PATH")
+    parser.add_argument(
+        "--reference",
+        action="store_true",
+        help="drive the bare reference responder instead of routerbot (the machine's floor)",
+    )
     args = parser.parse_args()
     results = asyncio.run(run(args))
     report(args, results)
