@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,6 +41,9 @@ class Settings(BaseSettings):
     slack_client_id: str | None = None
     slack_client_secret: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
+    #: ``auto``: answers stream with chat.startStream/appendStream/stopStream where the workspace
+    #: allows it, else with chat.update; ``update``: always chat.update.
+    slack_streaming: Literal["auto", "update"] = "auto"
     port: int = Field(default=3000, ge=0, le=65535)
 
     discord_token: SecretStr | None = None

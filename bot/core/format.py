@@ -145,3 +145,10 @@ def close_open_fence(text: str) -> str:
     if state is None:
         return text
     return f"{text}\n{state[0]}" if not text.endswith("\n") else f"{text}{state[0]}"
+
+
+def reopen_fence(text: str) -> str:
+    """The fence line (with its info string) that reopens a code block ``text`` leaves open, so
+    the next part continues it; ``""`` when every block in ``text`` is closed."""
+    state = _fence_state(text.splitlines(), None)
+    return f"{state[0]}{state[1]}\n" if state is not None else ""

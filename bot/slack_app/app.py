@@ -38,6 +38,7 @@ from bot.config import Settings
 from bot.core.errors import ConfigurationError
 from bot.runtime import Runtime
 from bot.slack_app.admin import AdminCache
+from bot.slack_app.chat import SlackStreaming
 from bot.slack_app.errors import error_code
 from bot.slack_app.handlers import Handlers
 from bot.slack_app.listeners import register_listeners
@@ -47,7 +48,6 @@ from bot.slack_app.oauth import (
     InstallationAuthorize,
     StaticAuthorize,
 )
-from bot.slack_app.streaming import UpdateBudget
 from bot.slack_app.tasks import TaskGroup
 from storage.events import EVENT_RETENTION, prune_events
 from storage.models import utcnow
@@ -114,7 +114,7 @@ def slack_configured(settings: Settings) -> bool:
 
 def _sdk_logger() -> logging.Logger:
     # slack_sdk formats a debug line per request whenever its logger's own level is NOTSET,
-    # message text included; give it an explicit level unless debugging is on.
+    # message text included; hold it at INFO or above unless it is configured explicitly.
     logger = logging.getLogger("slack_sdk.web.routerbot")
     if logger.level == logging.NOTSET:
         logger.setLevel(max(logging.getLogger().getEffectiveLevel(), logging.INFO))
@@ -168,7 +168,10 @@ class SlackFrontend:
             raise
         tasks = TaskGroup()
         handlers = Handlers(
-            runtime, session=session, admin_cache=AdminCache(), budget=UpdateBudget()
+            runtime,
+            session=session,
+            admin_cache=AdminCache(),
+            streaming=SlackStreaming(mode=settings.slack_streaming),
         )
         register_listeners(app, handlers, tasks, oauth=mode.oauth)
         return cls(runtime, app=app, mode=mode, session=session, tasks=tasks)

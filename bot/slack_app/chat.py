@@ -1,10 +1,17 @@
-"""Renders a chat's replies (started, deltas, completed or failed) as a streamed Slack answer."""
+"""Renders a chat's replies (started, deltas, completed or failed) as a streamed Slack answer.
+
+Which renderer streams it depends on ``SLACK_STREAMING`` and the workspace:
+:class:`~bot.slack_app.native_stream.NativeAnswerStream` (``chat.startStream`` …) when the
+setting is ``auto`` and Slack has not refused native streaming there lately, else
+:class:`~bot.slack_app.streaming.AnswerStream` (``chat.update``).
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -20,7 +27,14 @@ from bot.core.replies import (
     TextReply,
 )
 from bot.slack_app.errors import error_code
+from bot.slack_app.native_stream import (
+    APPEND_BURST,
+    APPEND_RATE,
+    NativeAnswerStream,
+    NativeSupport,
+)
 from bot.slack_app.notify import Notifier
+from bot.slack_app.payloads import anchor
 from bot.slack_app.streaming import AnswerStream, UpdateBudget
 
 log = logging.getLogger(__name__)
@@ -37,7 +51,8 @@ SLACK_FAILED = "Slack would not show the answer ({error}); please try again."
 
 @dataclass(frozen=True, slots=True)
 class ChatTarget:
-    """Where an answer goes. ``thread_ts`` None: a new channel message topped by ``header``."""
+    """Where an answer goes. ``thread_ts`` None: a new channel message topped by ``header``.
+    ``user_id``: who asked (the recipient of a native stream)."""
 
     client: AsyncWebClient
     team_id: str
@@ -45,32 +60,90 @@ class ChatTarget:
     thread_ts: str | None
     notify: Notifier
     header: Callable[[str], str] | None = None
+    user_id: str | None = None
+    #: The chat's anchors (see ``ProviderService.chat``): the answer's root message is added
+    #: once it is posted, and the core writes them with the turn.
+    anchors: list[str] | None = None
+
+
+class AnswerRenderer(Protocol):
+    """What :func:`render_chat` drives: ``AnswerStream`` or ``NativeAnswerStream``."""
+
+    @property
+    def root_ts(self) -> str: ...
+
+    @property
+    def first_ts(self) -> str: ...
+
+    @property
+    def message_ts(self) -> list[str]: ...
+
+    async def open(self) -> str: ...
+
+    def append(self, delta: str) -> None: ...
+
+    async def finish(self, answer: str, footer: str, notices: tuple[str, ...] = ()) -> None: ...
+
+    async def fail(self, sentence: str) -> None: ...
+
+    async def abort(self) -> None: ...
+
+
+@dataclass(slots=True)
+class SlackStreaming:
+    """How answers stream (``SLACK_STREAMING``), with the per-workspace budgets for interim
+    calls and the memory of where Slack refused native streaming."""
+
+    mode: Literal["auto", "update"] = "auto"
+    #: ``chat.update`` is Tier 3 (about 50 a minute per workspace).
+    update_budget: UpdateBudget = field(default_factory=UpdateBudget)
+    #: ``chat.startStream``/``chat.appendStream`` are Tier 4.
+    append_budget: UpdateBudget = field(
+        default_factory=lambda: UpdateBudget(rate_per_second=APPEND_RATE, burst=APPEND_BURST)
+    )
+    native: NativeSupport = field(default_factory=NativeSupport)
+
+    def renderer(self, target: ChatTarget, model: str) -> AnswerRenderer:
+        header = target.header(model) if target.header else ""
+        if self.mode == "auto" and self.native.available(target.team_id, target.channel):
+            return NativeAnswerStream(
+                target.client,
+                channel=target.channel,
+                team_id=target.team_id,
+                user_id=target.user_id,
+                thread_ts=target.thread_ts,
+                header=header,
+                budget=self.append_budget,
+                update_budget=self.update_budget,
+                support=self.native,
+            )
+        return AnswerStream(
+            target.client,
+            channel=target.channel,
+            team_id=target.team_id,
+            thread_ts=target.thread_ts,
+            header=header,
+            budget=self.update_budget,
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class ChatOutcome:
     completed: ChatCompleted | None
-    stream: AnswerStream | None
+    stream: AnswerRenderer | None
 
 
 async def render_chat(
-    replies: AsyncIterator[Reply], target: ChatTarget, budget: UpdateBudget | None
+    replies: AsyncIterator[Reply], target: ChatTarget, streaming: SlackStreaming
 ) -> ChatOutcome:
     """Consume ``replies`` to the end, streaming the answer; every failure becomes a sentence."""
-    stream: AnswerStream | None = None
+    stream: AnswerRenderer | None = None
     completed: ChatCompleted | None = None
     try:
         async for reply in replies:
             match reply:
                 case ChatStarted(model=model):
-                    stream = AnswerStream(
-                        target.client,
-                        channel=target.channel,
-                        team_id=target.team_id,
-                        thread_ts=target.thread_ts,
-                        header=target.header(model) if target.header else "",
-                        budget=budget,
-                    )
+                    stream = streaming.renderer(target, model)
                     try:
                         await stream.open()
                     except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
@@ -78,6 +151,8 @@ async def render_chat(
                         await replies.aclose()  # type: ignore[attr-defined]
                         await target.notify.private(_cannot_post(exc))
                         return ChatOutcome(None, None)
+                    if target.anchors is not None:
+                        target.anchors.append(anchor(target.channel, stream.root_ts))
                 case ChatDelta(text=text) if stream is not None:
                     stream.append(text)
                 case ChatCompleted() if stream is not None:

@@ -27,12 +27,11 @@ from bot.core.errors import UserFacingError
 from bot.core.replies import ErrorReply, Invocation, KeyPromptReply, Reply, TextReply
 from bot.runtime import Runtime
 from bot.slack_app.admin import AdminCache, AdminCheckFailed
-from bot.slack_app.chat import ChatTarget, render_chat
+from bot.slack_app.chat import ChatTarget, SlackStreaming, render_chat
 from bot.slack_app.errors import error_code
 from bot.slack_app.modal import ModalOrigin, key_modal
 from bot.slack_app.notify import EventNotifier, Notifier, ResponseUrlNotifier
 from bot.slack_app.payloads import SlashCommand, anchor, is_human_message, needs_admin, slack_user
-from bot.slack_app.streaming import UpdateBudget
 from bot.slack_app.text import quote, strip_mention, unescape
 from storage.events import claim_event
 from storage.models import Conversation
@@ -53,12 +52,12 @@ class Handlers:
         *,
         session: aiohttp.ClientSession,
         admin_cache: AdminCache,
-        budget: UpdateBudget,
+        streaming: SlackStreaming,
     ) -> None:
         self.runtime = runtime
         self.session = session
         self.admin_cache = admin_cache
-        self.budget = budget
+        self.streaming = streaming
 
     # -- shared ------------------------------------------------------------------------------
 
@@ -147,14 +146,18 @@ class Handlers:
             def header(model: str) -> str:
                 return f"{slack_user(cmd.user_id)} asked `{model}`:\n{quote(prompt)}"
 
-            target = ChatTarget(client, cmd.team_id, cmd.channel_id, None, notify, header)
-            outcome = await render_chat(dispatcher.run(ctx, command), target, self.budget)
-            if outcome.completed is not None and outcome.stream is not None:
-                await self.runtime.service.attach_anchor(
-                    ctx,
-                    anchor(cmd.channel_id, outcome.stream.root_ts),
-                    outcome.completed.conversation_id,
-                )
+            anchors: list[str] = []
+            target = ChatTarget(
+                client,
+                cmd.team_id,
+                cmd.channel_id,
+                None,
+                notify,
+                header,
+                user_id=cmd.user_id,
+                anchors=anchors,
+            )
+            await render_chat(dispatcher.run(ctx, command, anchors=anchors), target, self.streaming)
             return
         modal = (cmd.trigger_id, ModalOrigin(cmd.channel_id, cmd.response_url, None))
         async for reply in dispatcher.run(ctx, command):
@@ -241,14 +244,9 @@ class Handlers:
             except UserFacingError as exc:
                 await notify.private(exc.message)
                 return
-            target = ChatTarget(client, team_id, channel, root, notify)
-            outcome = await render_chat(
-                self.runtime.dispatcher.run(ctx, command), target, self.budget
-            )
-            if outcome.completed is not None:
-                await self.runtime.service.attach_anchor(
-                    ctx, anchor(channel, root), outcome.completed.conversation_id
-                )
+            target = ChatTarget(client, team_id, channel, root, notify, user_id=user)
+            replies = self.runtime.dispatcher.run(ctx, command, anchors=[anchor(channel, root)])
+            await render_chat(replies, target, self.streaming)
 
         await self.safely(notify, work)
 
@@ -263,10 +261,12 @@ class Handlers:
         notify = EventNotifier(
             client, channel=ctx.channel_id, user=ctx.user_id, thread_ts=thread_ts
         )
-        target = ChatTarget(client, ctx.workspace_id, ctx.channel_id, thread_ts, notify)
+        target = ChatTarget(
+            client, ctx.workspace_id, ctx.channel_id, thread_ts, notify, user_id=ctx.user_id
+        )
 
         async def work() -> None:
             replies = self.runtime.service.chat(ctx, text, conversation=conversation)
-            await render_chat(replies, target, self.budget)
+            await render_chat(replies, target, self.streaming)
 
         await self.safely(notify, work)

@@ -8,6 +8,9 @@ per workspace); the final edit always happens, and a 429 there is retried by the
 ``Retry-After``. Answers longer than a message continue in thread replies; the final text is
 split by :func:`bot.core.format.split_with_footer`, so code fences survive and the footer ends
 the last part.
+
+This is the ``SLACK_STREAMING=update`` path, and the fall-back of
+:mod:`bot.slack_app.native_stream` where Slack refuses native streaming.
 """
 
 from __future__ import annotations
@@ -126,6 +129,12 @@ class AnswerStream:
         await self._post(self._prefix + placeholder)
         self._flusher = asyncio.create_task(self._flush_loop(), name="slack-stream-flush")
         return self._messages[0].ts
+
+    def adopt(self, ts: str, text: str, posted_at: float) -> None:
+        """Continue in a message already posted (showing ``text``) instead of posting one: the
+        native stream hands its question message over when the workspace cannot stream."""
+        self._messages.append(_Message(ts, text, posted_at))
+        self._flusher = asyncio.create_task(self._flush_loop(), name="slack-stream-flush")
 
     def append(self, delta: str) -> None:
         if delta:

@@ -4,8 +4,11 @@ It serves ``POST|GET /api/<method>`` the way ``slack_sdk`` calls it (JSON, form 
 arguments; the token as ``Authorization: Bearer`` or a ``token`` argument; HTTP 200 with
 ``{"ok": false, "error": ...}`` for API errors) and records every call in ``calls``, with the
 token that made it and when. Methods: ``auth.test``, ``chat.postMessage``, ``chat.update``,
-``chat.delete``, ``chat.postEphemeral``, ``users.info``, ``views.open``, ``oauth.v2.access``.
+``chat.delete``, ``chat.postEphemeral``, ``chat.startStream``, ``chat.appendStream``,
+``chat.stopStream``, ``users.info``, ``views.open``, ``oauth.v2.access``. Messages take ``text``
+or ``markdown_text``.
 ``response_url`` posts land on ``/respond/<id>`` and are recorded in ``responses``.
+Socket Mode (``apps.connections.open``, the WebSocket) comes from ``tests/fakes/slack_socket.py``.
 
 Workspaces and users are added with :meth:`FakeSlack.add_team` / :meth:`FakeSlack.add_user`;
 a token only sees its own team's users. Faults are scripted per method::
@@ -14,6 +17,20 @@ a token only sees its own team's users. Faults are scripted per method::
     slack.fail("chat.postMessage", status=503, times=2)    # two 503s
     slack.fail("views.open", error="expired_trigger_id")   # an API error (HTTP 200)
     slack.not_in_channel.add("C_PRIVATE")                  # chat.postMessage: not_in_channel
+    slack.native_streaming_unavailable.add("T2")           # chat.startStream: feature_not_enabled
+    slack.stream_ttl = 1.5                                 # streams end on Slack's side after 1.5 s
+
+Native streaming is available by default, as on current Slack. A stream is a reply: its
+``thread_ts`` must be a top-level message of the channel (``thread_not_found`` if unknown,
+``invalid_thread_ts`` for a reply); in channels (ids ``C…``/``G…``, not DMs)
+``recipient_user_id`` and ``recipient_team_id`` are required (``invalid_arguments``);
+``markdown_text`` takes at most 12,000 characters (``msg_too_long``). The stream is a
+:class:`FakeMessage` with ``streaming`` set: each append grows its text, and ``history`` and
+``update_times`` record every append and the stop (so :meth:`FakeSlack.update_violations` covers
+them). Once stopped (or expired by ``stream_ttl``), appends and stops answer
+``message_not_in_streaming_state`` and ``chat.update`` works on it; while it streams,
+``chat.update`` answers ``cant_update_message`` (the fake's conservative reading: routerbot must
+not edit a live stream).
 
 The module also builds signed requests as Slack sends them (:func:`signed_headers`,
 :func:`command_body`, :func:`event_body`), for tests and benchmarks.
@@ -46,6 +63,19 @@ __all__ = [
 
 #: Slack answers msg_too_long around here for ``text``.
 TEXT_LIMIT = 4000
+#: ``markdown_text`` (messages and streams) takes at most this many characters.
+STREAM_TEXT_LIMIT = 12_000
+
+
+def _message_text(args: Mapping[str, Any]) -> str:
+    return str(args.get("text") or args.get("markdown_text") or "")
+
+
+def _too_long(args: Mapping[str, Any]) -> bool:
+    return (
+        len(str(args.get("text") or "")) > TEXT_LIMIT
+        or len(str(args.get("markdown_text") or "")) > STREAM_TEXT_LIMIT
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +111,11 @@ class FakeMessage:
     history: list[str] = field(default_factory=list)
     update_times: list[float] = field(default_factory=list)
     deleted: bool = False
+    #: ``time.monotonic()`` when the message was posted (or its stream started).
+    posted_at: float = field(default_factory=time.monotonic)
+    #: A native stream still open (``chat.startStream`` until ``chat.stopStream``).
+    streaming: bool = False
+    stream_started: float | None = None
 
 
 @dataclass(slots=True)
@@ -106,8 +141,17 @@ class FakeSlack:
         self.oauth_codes: dict[str, str] = {}
         self.not_in_channel: set[str] = set()
         self.expired_triggers: set[str] = set()
+        #: Teams whose workspace cannot stream natively; chat.startStream answers this error.
+        self.native_streaming_unavailable: set[str] = set()
+        self.native_streaming_error = "feature_not_enabled"
+        #: Seconds after which Slack ends a stream on its side (None: never).
+        self.stream_ttl: float | None = None
         #: Seconds every API call waits before answering (latency experiments).
         self.latency = 0.0
+        #: Extensions (tests/fakes/slack_socket.py): methods answered without the bot-token
+        #: check, ``name -> (args, token) -> JSON``, and hooks that add routes before start.
+        self.token_methods: dict[str, Callable[[dict[str, Any], str | None], dict[str, Any]]] = {}
+        self.route_hooks: list[Callable[[web.Application], None]] = []
         self._faults: list[_Fault] = []
         self._ts = itertools.count(1)
         self._ids = itertools.count(1)
@@ -126,6 +170,8 @@ class FakeSlack:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/respond/{id}", self._respond)
+        for hook in self.route_hooks:
+            hook(app)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
@@ -227,7 +273,8 @@ class FakeSlack:
         return [payload for rid, payload in self.responses if rid == ident]
 
     def update_violations(self, min_interval: float = 0.95) -> int:
-        """``chat.update`` calls closer than ``min_interval`` to the previous one, same message."""
+        """Edits (``chat.update``, stream appends and stops) closer than ``min_interval`` to the
+        previous one of the same message."""
         count = 0
         for message in self.messages.values():
             times = message.update_times
@@ -291,8 +338,10 @@ class FakeSlack:
             )
         handler = getattr(self, "_" + method.replace(".", "_"), None)
         team = self.teams.get(token or "")
-        if handler is None:
-            result: dict[str, Any] = {"ok": False, "error": "unknown_method"}
+        if method in self.token_methods:
+            result: dict[str, Any] = self.token_methods[method](args, token)
+        elif handler is None:
+            result = {"ok": False, "error": "unknown_method"}
         elif team is None and method != "oauth.v2.access":
             result = {"ok": False, "error": "invalid_auth" if token else "not_authed"}
         else:
@@ -324,14 +373,14 @@ class FakeSlack:
         }
 
     def _chat_postMessage(self, args: dict[str, Any], team: FakeTeam) -> dict[str, Any]:
-        channel, text = str(args.get("channel", "")), str(args.get("text") or "")
+        channel, text = str(args.get("channel", "")), _message_text(args)
         if not channel:
             return {"ok": False, "error": "channel_not_found"}
         if channel in self.not_in_channel:
             return {"ok": False, "error": "not_in_channel"}
         if not text:
             return {"ok": False, "error": "no_text"}
-        if len(text) > TEXT_LIMIT:
+        if _too_long(args):
             return {"ok": False, "error": "msg_too_long"}
         thread_ts = args.get("thread_ts") or None
         if thread_ts and (channel, thread_ts) not in self.messages:
@@ -347,15 +396,80 @@ class FakeSlack:
         message = self.messages.get((str(args.get("channel")), str(args.get("ts"))))
         if message is None or message.deleted:
             return {"ok": False, "error": "message_not_found"}
-        if message.token != team.bot_token:
+        if message.token != team.bot_token or self._still_streaming(message):
             return {"ok": False, "error": "cant_update_message"}
-        text = str(args.get("text") or "")
-        if len(text) > TEXT_LIMIT:
+        text = _message_text(args)
+        if _too_long(args):
             return {"ok": False, "error": "msg_too_long"}
         message.text = text
         message.history.append(text)
         message.update_times.append(time.monotonic())
         return {"ok": True, "channel": message.channel, "ts": message.ts, "text": text}
+
+    def _chat_startStream(self, args: dict[str, Any], team: FakeTeam) -> dict[str, Any]:
+        channel, text = str(args.get("channel") or ""), str(args.get("markdown_text") or "")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        if channel in self.not_in_channel:
+            return {"ok": False, "error": "not_in_channel"}
+        if team.team_id in self.native_streaming_unavailable:
+            return {"ok": False, "error": self.native_streaming_error}
+        thread_ts = str(args.get("thread_ts") or "")
+        if not thread_ts:
+            return {"ok": False, "error": "invalid_arguments"}
+        parent = self.messages.get((channel, thread_ts))
+        if parent is None or parent.deleted:
+            return {"ok": False, "error": "thread_not_found"}
+        if parent.thread_ts not in (None, parent.ts):
+            return {"ok": False, "error": "invalid_thread_ts"}
+        in_channel = channel[:1] in ("C", "G")
+        if in_channel and not (args.get("recipient_user_id") and args.get("recipient_team_id")):
+            return {"ok": False, "error": "invalid_arguments"}
+        if len(text) > STREAM_TEXT_LIMIT:
+            return {"ok": False, "error": "msg_too_long"}
+        ts = self._new_ts()
+        self.messages[(channel, ts)] = FakeMessage(
+            channel,
+            ts,
+            text,
+            thread_ts,
+            team.bot_token,
+            [text],
+            streaming=True,
+            stream_started=time.monotonic(),
+        )
+        return {"ok": True, "channel": channel, "ts": ts}
+
+    def _chat_appendStream(self, args: dict[str, Any], team: FakeTeam) -> dict[str, Any]:
+        return self._stream_call(args, team, stop=False)
+
+    def _chat_stopStream(self, args: dict[str, Any], team: FakeTeam) -> dict[str, Any]:
+        return self._stream_call(args, team, stop=True)
+
+    def _stream_call(self, args: dict[str, Any], team: FakeTeam, *, stop: bool) -> dict[str, Any]:
+        message = self.messages.get((str(args.get("channel")), str(args.get("ts"))))
+        if message is None or message.deleted or message.token != team.bot_token:
+            return {"ok": False, "error": "message_not_found"}
+        if not self._still_streaming(message):
+            return {"ok": False, "error": "message_not_in_streaming_state"}
+        text = str(args.get("markdown_text") or "")
+        if not text and not stop:
+            return {"ok": False, "error": "invalid_arguments"}
+        if len(text) > STREAM_TEXT_LIMIT:
+            return {"ok": False, "error": "msg_too_long"}
+        message.text += text
+        message.history.append(message.text)
+        message.update_times.append(time.monotonic())
+        message.streaming = not stop
+        return {"ok": True, "channel": message.channel, "ts": message.ts}
+
+    def _still_streaming(self, message: FakeMessage) -> bool:
+        """Whether ``message`` is an open stream (one past ``stream_ttl`` is ended here)."""
+        if message.streaming and self.stream_ttl is not None:
+            assert message.stream_started is not None
+            if time.monotonic() - message.stream_started > self.stream_ttl:
+                message.streaming = False
+        return message.streaming
 
     def _chat_delete(self, args: dict[str, Any], team: FakeTeam) -> dict[str, Any]:
         message = self.messages.get((str(args.get("channel")), str(args.get("ts"))))

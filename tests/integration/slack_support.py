@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 from pydantic import SecretStr
@@ -39,6 +39,7 @@ def make_settings(
     oauth: bool = False,
     admins: str = "",
     secret_key: str | None = None,
+    streaming: Literal["auto", "update"] = "update",
 ) -> Settings:
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
@@ -54,6 +55,7 @@ def make_settings(
         slack_client_id=slack.client_id if oauth else None,
         slack_client_secret=SecretStr(slack.client_secret) if oauth else None,
         routerbot_admins=admins,
+        slack_streaming=streaming,
         port=0,
     )
 
@@ -196,9 +198,11 @@ async def running_slack(
         yield frontend, f"http://127.0.0.1:{port}", runtime
     finally:
         stop.set()
-        await server
-        if own:
-            await runtime.aclose()
+        try:
+            await server
+        finally:
+            if own:
+                await runtime.aclose()
 
 
 @asynccontextmanager
@@ -209,8 +213,12 @@ async def slack_harness(
     oauth: bool = False,
     admins: str = "",
     keys: tuple[str, ...] = ("sk-or-v1-test-key-one-0001",),
+    streaming: Literal["auto", "update"] = "update",
 ) -> AsyncIterator[SlackHarness]:
     """Fakes and the Slack front-end; single-workspace mode uses the first team's token.
+
+    ``streaming`` is ``SLACK_STREAMING``: most tests check the ``chat.update`` shape (question
+    and answer in one channel message); ``auto`` streams natively into the question's thread.
 
     In OAuth mode the teams are installed through the real install flow first.
     """
@@ -222,7 +230,13 @@ async def slack_harness(
             slack.add_user(team, "UOWNER", owner=True)
         first = fake_teams[teams[0]]
         settings = make_settings(
-            database_url, slack, openrouter, bot_token=first.bot_token, oauth=oauth, admins=admins
+            database_url,
+            slack,
+            openrouter,
+            bot_token=first.bot_token,
+            oauth=oauth,
+            admins=admins,
+            streaming=streaming,
         )
         async with (
             running_slack(settings) as (frontend, url, runtime),

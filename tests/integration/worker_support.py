@@ -170,7 +170,8 @@ def slack_env(
         SLACK_BOT_TOKEN=bot_token,
         SLACK_SIGNING_SECRET=SIGNING_SECRET,
         PORT="0",
-        **extra,
+        # The checks here read the chat.update shape (question and answer in one message).
+        **{"SLACK_STREAMING": "update", **extra},
     )
 
 
