@@ -53,8 +53,13 @@ async def serve_slack(
 
                 assert settings.slack_app_token is not None
                 app_token = settings.slack_app_token.get_secret_value()
-                await _check_app_token(frontend, app_token)
-                socket_handler = AsyncSocketModeHandler(frontend.app, app_token)
+                url = await _open_connection(frontend, app_token)
+                socket_handler = AsyncSocketModeHandler(
+                    frontend.app, app_token, logger=_socket_logger()
+                )
+                # Connect with the URL just issued: apps.connections.open is rate-limited
+                # (Tier 1), so start-up asks for one, not two.
+                socket_handler.client.wss_uri = url
                 await socket_handler.connect_async()  # type: ignore[no-untyped-call]
             log.info("routerbot slack (%s) listening on port %d", frontend.mode.label, bound)
             if on_ready is not None:
@@ -71,15 +76,28 @@ async def serve_slack(
             await runtime.aclose()
 
 
-async def _check_app_token(frontend: SlackFrontend, app_token: str) -> None:
-    """Fail start-up with a sentence, not a reconnect loop, when the app token is wrong."""
+async def _open_connection(frontend: SlackFrontend, app_token: str) -> str:
+    """A Socket Mode URL; start-up fails with a sentence, not a reconnect loop, when the app
+    token is wrong."""
     try:
-        await frontend.app.client.apps_connections_open(app_token=app_token)
+        response = await frontend.app.client.apps_connections_open(app_token=app_token)
     except SlackApiError as exc:
         raise ConfigurationError(
             f"Slack rejected SLACK_APP_TOKEN ({error_code(exc)}); create an app-level "
             "token with the connections:write scope (Basic Information > App-Level Tokens)."
         ) from None
+    return str(response["url"])
+
+
+def _socket_logger() -> logging.Logger:
+    # slack_sdk's Socket Mode client logs every frame it receives at DEBUG, envelope payloads
+    # included (prompts, `/apikey set <key>`), on the logger it is given; bolt's default is the
+    # app's logger, which follows the root level. Like the Web API client's logger, keep it at
+    # INFO unless it is configured explicitly.
+    logger = logging.getLogger("slack_sdk.socket_mode.routerbot")
+    if logger.level == logging.NOTSET:
+        logger.setLevel(max(logging.getLogger().getEffectiveLevel(), logging.INFO))
+    return logger
 
 
 def install_stop_signals(stop: asyncio.Event) -> None:
