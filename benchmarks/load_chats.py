@@ -186,6 +186,9 @@ async def start_bots(
             "SLACK_API_URL": fakes["api"],
             "SLACK_BOT_TOKEN": fakes["token"],
             "SLACK_SIGNING_SECRET": SECRET,
+            # Answers are matched to chats by the question atop their message: the chat.update
+            # shape (native streaming puts the answer in the question's thread).
+            "SLACK_STREAMING": "update",
             "PORT": str(port),
             **dict(item.split("=", 1) for item in extra_env),
         }

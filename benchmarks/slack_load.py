@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -71,6 +72,8 @@ class Results:
     cpu: list[float] = field(default_factory=list)
     cpu_seconds: float = 0.0
     failures: list[str] = field(default_factory=list)
+    #: Web API calls the bot made during the burst, by method.
+    calls: dict[str, int] = field(default_factory=dict)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -149,10 +152,16 @@ async def send(http: aiohttp.ClientSession, url: str, slack: FakeSlack, chat: Ch
 
 
 def final_time(slack: FakeSlack, chat: Chat) -> float | None:
-    """When the message answering ``chat`` got its last edit (the one with the footer)."""
-    for message in slack.posted(chat.channel):
-        if f"question {chat.index}\n" in message.history[0] and FOOTER_MARK in message.text:
-            return message.update_times[-1] if message.update_times else None
+    """When the answer to ``chat`` got its footer: the last edit (or the post) of the message
+    carrying it, the question's own message (``chat.update``) or a reply in its thread (native
+    streaming)."""
+    question = re.compile(rf"question {chat.index}(\n|$)")
+    for root in slack.posted(chat.channel, top_level=True):
+        if not question.search(root.history[0]):
+            continue
+        for message in (root, *slack.thread(chat.channel, root.ts)):
+            if FOOTER_MARK in message.text:
+                return message.update_times[-1] if message.update_times else message.posted_at
     return None
 
 
@@ -189,6 +198,7 @@ async def run(args: argparse.Namespace) -> Results:
                 "SLACK_SIGNING_SECRET": SECRET,
                 "PORT": str(port),
                 "REFERENCE_API_KEY": KEY,
+                "SLACK_STREAMING": args.streaming,
             }
             for name in ("SLACK_APP_TOKEN", "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET"):
                 env.pop(name, None)
@@ -216,6 +226,7 @@ async def run(args: argparse.Namespace) -> Results:
                         lambda: any(FOOTER_MARK in m.text for m in slack.posted("CWARM")), 30
                     )
                     cpu_before = psutil.Process(bot.pid).cpu_times()
+                    calls_before = len(slack.calls)
                     results.chats = [
                         Chat(i, f"C{i % args.channels:03d}", slack.response_url())
                         for i in range(args.chats)
@@ -246,6 +257,9 @@ async def run(args: argparse.Namespace) -> Results:
                     if replies:
                         results.failures.append(f"chat {chat.index}: {replies[0].get('text')}")
                 results.violations = slack.update_violations(0.95)
+                for call in slack.calls[calls_before:]:
+                    if call.method != "response_url":
+                        results.calls[call.method] = results.calls.get(call.method, 0) + 1
             finally:
                 if bot.returncode is None:
                     bot.send_signal(signal.SIGINT)
@@ -271,7 +285,10 @@ def report(args: argparse.Namespace, r: Results) -> None:
         ("overhead over upstream p50 / p99", f"{pct(overhead, 50):.0f} / {pct(overhead, 99):.0f} ms",
          "target p50 ≤ 20 ms"),
         ("failures", f"{len(r.failures)}", "target 0"),
-        ("chat.update rate violations", f"{r.violations}", "edits of one message < 0.95 s apart"),
+        ("edit rate violations", f"{r.violations}",
+         "edits (chat.update, appends, stops) of one message < 0.95 s apart"),
+        ("Slack calls per chat", " ".join(f"{n / max(1, len(r.chats)):.1f}" for n in r.calls.values()),
+         ", ".join(r.calls)),
         ("peak RSS of the bot process", f"{r.peak_rss / 2**20:.0f} MiB", ""),
         ("CPU time of the bot process per chat", f"{r.cpu_seconds / max(1, len(r.chats)) * 1000:.1f} ms",
          f"peak {max(r.cpu or [0]):.0f} % of one CPU; {os.cpu_count()} CPUs on this machine"),
@@ -281,7 +298,8 @@ def report(args: argparse.Namespace, r: Results) -> None:
     target = (
         "the reference responder (no framework, no database)"
         if args.reference
-        else f"one `routerbot slack` ({'PostgreSQL' if args.database_url else 'SQLite'})"
+        else f"one `routerbot slack` ({'PostgreSQL' if args.database_url else 'SQLite'}, "
+        f"SLACK_STREAMING={args.streaming})"
     )
     print(f"\nSlack load: {len(r.chats)} concurrent /chat at {target}\n")
     for name, value, note in rows:
@@ -299,6 +317,12 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=60.0)
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
     parser.add_argument("--profile", default=None, help="run the bot under cProfile, to PATH")
+    parser.add_argument(
+        "--streaming",
+        choices=("auto", "update"),
+        default="auto",
+        help="SLACK_STREAMING for the bot: native streaming (auto, the default) or chat.update",
+    )
     parser.add_argument(
         "--reference",
         action="store_true",
