@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -73,25 +74,9 @@ async def start_conversation(
         .returning(col(Conversation.id))
     )
     assert conversation_id is not None
-    if messages:
-        await session.execute(
-            insert(ConversationMessage),
-            [
-                {
-                    "conversation_id": conversation_id,
-                    "role": role,
-                    "content": content,
-                    "created_at": now,
-                }
-                for role, content in messages
-            ],
-        )
+    await _insert_messages(session, int(conversation_id), messages, now)
     for anchor in dict.fromkeys(anchors):
-        await session.execute(
-            upsert_insert(session, ConversationAnchor)
-            .values(workspace_id=workspace_id, anchor=anchor, conversation_id=conversation_id)
-            .on_conflict_do_nothing(index_elements=["workspace_id", "anchor"])
-        )
+        await _insert_anchor(session, workspace_id, anchor, int(conversation_id))
     return int(conversation_id)
 
 
@@ -144,7 +129,17 @@ async def add_messages(
     if not messages:
         return
     await _require_conversation(session, workspace_id=workspace_id, conversation_id=conversation_id)
-    now = utcnow()
+    await _insert_messages(session, conversation_id, messages, utcnow())
+
+
+async def _insert_messages(
+    session: AsyncSession,
+    conversation_id: int,
+    messages: Sequence[tuple[str, str]],
+    now: datetime,
+) -> None:
+    if not messages:
+        return
     await session.execute(
         insert(ConversationMessage),
         [
@@ -190,6 +185,12 @@ async def add_anchor(
     tenant's history.
     """
     await _require_conversation(session, workspace_id=workspace_id, conversation_id=conversation_id)
+    await _insert_anchor(session, workspace_id, anchor, conversation_id)
+
+
+async def _insert_anchor(
+    session: AsyncSession, workspace_id: int, anchor: str, conversation_id: int
+) -> None:
     await session.execute(
         upsert_insert(session, ConversationAnchor)
         .values(workspace_id=workspace_id, anchor=anchor, conversation_id=conversation_id)
