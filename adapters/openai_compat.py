@@ -73,6 +73,7 @@ __all__ = [
     "POOL_TIMEOUT",
     "READ_TIMEOUT",
     "RETRY_AFTER_CAP",
+    "STREAM_DEADLINE",
     "WRITE_TIMEOUT",
     "OpenAICompatibleAdapter",
     "as_decimal",
@@ -113,6 +114,11 @@ RETRY_WAIT_INITIAL = 0.5
 RETRY_WAIT_MAX = 8.0
 #: No new attempt starts once this many seconds have passed since the first.
 RETRY_TOTAL_TIMEOUT = 30.0
+#: Seconds a whole answer may take, from the request to its last chunk. The read timeout alone
+#: cannot bound it: OpenRouter sends ``: OPENROUTER PROCESSING`` comments while a model works,
+#: and a stream of nothing but comments would otherwise never end. Fifteen minutes is also how
+#: long a chat's budget reservation lasts.
+STREAM_DEADLINE = 900.0
 #: A ``Retry-After`` up to this many seconds is waited out; a longer one fails at once so the
 #: user is told when to come back instead of watching a spinner.
 RETRY_AFTER_CAP = 10.0
@@ -523,11 +529,14 @@ class _OpenStream:
         state: _StreamState,
         parser: _ChunkParser,
         events: AsyncIterator[ServerSentEvent] | None,
+        deadline: float,
     ) -> None:
         self._stack = stack
         self.state = state
         self._parser = parser
         self._events = events
+        #: ``loop.time()`` by which the answer must have ended.
+        self._deadline = deadline
         self._queued: deque[str] = deque()
         self._queued_error: ProviderError | None = None
         #: True when the transport failed (as opposed to the provider reporting an error).
@@ -553,10 +562,17 @@ class _OpenStream:
             return None
         while True:
             try:
-                sse = await anext(self._events)
+                async with asyncio.timeout_at(self._deadline):
+                    sse = await anext(self._events)
             except StopAsyncIteration:
                 self._check_eof()
                 return None
+            except TimeoutError:
+                if self.state.finish_reason is not None:
+                    return None  # complete; only the usage chunk never came
+                expired = RequestTimeoutError(detail="the answer did not end in time")
+                expired.retryable = False  # a retry would start past the same deadline
+                raise expired from None
             except httpx.HTTPError as exc:
                 if self.state.finish_reason is not None:
                     # The answer was complete; only the usage chunk was lost.
@@ -618,10 +634,12 @@ class OpenAICompatibleAdapter:
         timeout: httpx.Timeout | None = None,
         max_retries: int = DEFAULT_MAX_RETRIES,
         transport: httpx.AsyncBaseTransport | None = None,
+        stream_deadline: float = STREAM_DEADLINE,
     ) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
         self.max_retries = max(0, max_retries)
+        self.stream_deadline = stream_deadline
         headers = {"User-Agent": USER_AGENT, **(default_headers or {})}
         self._client = httpx.AsyncClient(
             base_url=self.base_url + "/",
@@ -672,8 +690,9 @@ class OpenAICompatibleAdapter:
         response is closed.
         """
         states: list[_StreamState] = []
+        deadline = asyncio.get_running_loop().time() + self.stream_deadline
         try:
-            opened = await self._open_with_retries(request, states)
+            opened = await self._open_with_retries(request, states, deadline)
         except ProviderError as exc:
             yield self._failed(exc, states, partial=False)
             return
@@ -727,7 +746,7 @@ class OpenAICompatibleAdapter:
         )
 
     async def _open_with_retries(
-        self, request: ChatRequest, states: list[_StreamState]
+        self, request: ChatRequest, states: list[_StreamState], deadline: float
     ) -> _OpenStream:
         async for attempt in stamina.retry_context(
             on=retry_backoff,
@@ -741,10 +760,12 @@ class OpenAICompatibleAdapter:
                     logger.info("retrying %s chat, attempt %d", self.name, attempt.num)
                 state = _StreamState()
                 states.append(state)
-                return await self._open(request, state)
+                return await self._open(request, state, deadline)
         raise AssertionError("stamina ended without a result")  # pragma: no cover
 
-    async def _open(self, request: ChatRequest, state: _StreamState) -> _OpenStream:
+    async def _open(
+        self, request: ChatRequest, state: _StreamState, deadline: float
+    ) -> _OpenStream:
         """Send the request and read up to the first piece of text (or the end).
 
         Everything that fails here has yielded nothing yet, so it may be retried.
@@ -778,12 +799,12 @@ class OpenAICompatibleAdapter:
                     )
                 content_type = response.headers.get("content-type", "").partition(";")[0].strip()
                 if content_type == "application/json" or content_type.endswith("+json"):
-                    opened = _OpenStream(stack, state, parser, events=None)
+                    opened = _OpenStream(stack, state, parser, events=None, deadline=deadline)
                     self._read_json_result(await response.aread(), parser, opened)
                 elif "text/event-stream" in content_type:
                     events = EventSource(response).aiter_sse()
                     stack.push_async_callback(events.aclose)
-                    opened = _OpenStream(stack, state, parser, events=events)
+                    opened = _OpenStream(stack, state, parser, events=events, deadline=deadline)
                 else:
                     raise MalformedResponseError(detail=f"unexpected content-type {content_type!r}")
                 first = await opened.next_text()

@@ -25,7 +25,9 @@ Fault kinds (see :class:`Fault`'s constructors): ``http`` (an error status befor
 optional ``Retry-After``), ``error_chunk`` (HTTP 200, a top-level ``error`` chunk with
 ``finish_reason: "error"`` after N words), ``malformed`` (a broken JSON ``data:`` line after N
 words), ``drop`` (the TCP connection is closed abruptly after N words), ``hang`` (silence after N
-words until the client gives up or the fake stops), ``no_usage`` (no usage chunk),
+words until the client gives up or the fake stops), ``keepalive`` (after N words only
+``: OPENROUTER PROCESSING`` comments, which keep a read timeout from firing), ``no_usage`` (no
+usage chunk),
 ``no_cost`` (usage without ``cost``).
 
 Run standalone for benchmarks; the first stdout line is the base URL::
@@ -67,8 +69,10 @@ API_PREFIX = "/api/v1"
 PROVIDER_NAME = "FakeProvider"
 _FILLER = ("lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit")
 
-FaultKind = Literal["http", "error_chunk", "malformed", "drop", "hang", "no_usage", "no_cost"]
-_MID_STREAM = ("error_chunk", "malformed", "drop", "hang")
+FaultKind = Literal[
+    "http", "error_chunk", "malformed", "drop", "hang", "keepalive", "no_usage", "no_cost"
+]
+_MID_STREAM = ("error_chunk", "malformed", "drop", "hang", "keepalive")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +89,11 @@ class Fault:
     message: str | None = None
     #: ``http``: the ``Retry-After`` header value, verbatim (seconds or an HTTP date).
     retry_after: str | None = None
-    #: ``hang``: how long to stay silent (the fake's ``stop()`` ends it early).
+    #: ``hang``: how long to stay silent (the fake's ``stop()`` ends it early); ``keepalive``:
+    #: how long to send nothing but comments.
     seconds: float = 3600.0
+    #: ``keepalive``: seconds between the ``: OPENROUTER PROCESSING`` comments.
+    every: float = 0.05
 
     @classmethod
     def http(
@@ -117,6 +124,11 @@ class Fault:
     @classmethod
     def hang(cls, *, after: int = 1, seconds: float = 3600.0) -> Fault:
         return cls("hang", after=after, seconds=seconds)
+
+    @classmethod
+    def keepalive(cls, *, after: int = 1, seconds: float = 3600.0, every: float = 0.05) -> Fault:
+        """After ``after`` words, only keep-alive comments for ``seconds`` (then the rest)."""
+        return cls("keepalive", after=after, seconds=seconds, every=every)
 
     @classmethod
     def no_usage(cls) -> Fault:
@@ -741,6 +753,10 @@ class _Turn:
                     return
                 if mid_stream.kind == "hang" and not await self.fake.pause(mid_stream.seconds):
                     return
+                if mid_stream.kind == "keepalive" and not await self._keep_alive(
+                    response, mid_stream
+                ):
+                    return
             if index == len(self.pieces):
                 break
             if self.fake.words_delay:
@@ -758,6 +774,15 @@ class _Turn:
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         self.record(sent, "stop", charged=True)
+
+    async def _keep_alive(self, response: web.StreamResponse, fault: Fault) -> bool:
+        """Comments only, as OpenRouter sends while a model works; True when the time passed."""
+        until = asyncio.get_running_loop().time() + fault.seconds
+        while asyncio.get_running_loop().time() < until:
+            await response.write(b": OPENROUTER PROCESSING\n\n")
+            if not await self.fake.pause(fault.every):
+                return False
+        return True
 
     async def whole(self, request: web.Request) -> web.StreamResponse:
         fault = self.fault

@@ -334,6 +334,41 @@ async def test_hang_before_text_is_a_timeout(fake: FakeOpenRouter) -> None:
     assert len(fake.chat_requests) == 2
 
 
+async def test_keepalive_comments_cannot_hold_an_answer_open_forever(fake: FakeOpenRouter) -> None:
+    """Comments reset the read timeout; the stream deadline still ends the answer."""
+    fake.script(Fault.keepalive(after=2, every=0.05))
+    timeout = httpx.Timeout(connect=2.0, read=0.2, write=2.0, pool=2.0)
+    async with OpenRouterAdapter(fake.base_url, timeout=timeout, stream_deadline=0.6) as quick:
+        started = time.monotonic()
+        events = await run(quick)
+        elapsed = time.monotonic() - started
+    assert text_of(events) == "echo: hello"
+    end = failed(events)
+    assert isinstance(end.error, CutOffError) and end.partial
+    assert "stopped responding" in end.error.user_message
+    assert 0.5 < elapsed < 3, "the comments kept the 0.2 s read timeout from firing"
+
+
+async def test_keepalive_before_any_text_is_one_timeout_not_retried(fake: FakeOpenRouter) -> None:
+    fake.script(Fault.keepalive(after=0, every=0.05), times=None)
+    timeout = httpx.Timeout(connect=2.0, read=0.2, write=2.0, pool=2.0)
+    async with OpenRouterAdapter(
+        fake.base_url, timeout=timeout, max_retries=2, stream_deadline=0.5
+    ) as quick:
+        end = failed(await run(quick))
+    assert isinstance(end.error, RequestTimeoutError) and not end.partial
+    assert len(fake.chat_requests) == 1, "a retry would start past the same deadline"
+
+
+async def test_keepalive_comments_within_the_deadline_are_harmless(fake: FakeOpenRouter) -> None:
+    fake.script(Fault.keepalive(after=1, seconds=0.4, every=0.05))
+    timeout = httpx.Timeout(connect=2.0, read=0.2, write=2.0, pool=2.0)
+    async with OpenRouterAdapter(fake.base_url, timeout=timeout, stream_deadline=5) as quick:
+        events = await run(quick)
+    assert text_of(events) == "echo: hello brave new world"
+    assert isinstance(events[-1], StreamFinished)
+
+
 # ---- non-streaming shape of the fake -------------------------------------------------------
 
 
