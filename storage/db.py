@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -113,6 +113,31 @@ def is_transient(exc: BaseException) -> bool:
         # SQLAlchemy raises its wrapper ``from`` the driver's error.
         current = current.__cause__ or current.__context__
     return False
+
+
+def _raised_by_database(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it wraps) came out of SQLAlchemy or a database driver, rather
+    than, say, an HTTP client's socket."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, SQLAlchemyError) or _asyncpg_connection_error(current):
+            return True
+        tb = current.__traceback__
+        while tb is not None:
+            module = tb.tb_frame.f_globals.get("__name__", "")
+            if module.startswith(("sqlalchemy.", "asyncpg.", "aiosqlite.")):
+                return True
+            tb = tb.tb_next
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    """The database is unreachable or locked for now: a transient failure raised by the
+    database layer (a socket error from an HTTP client is not one)."""
+    return is_transient(exc) and _raised_by_database(exc)
 
 
 class Database:

@@ -17,11 +17,22 @@ from bot.core.format import format_price, format_usd
 from bot.core.pricing import nano_to_usd
 from bot.core.replies import ErrorReply, Invocation, KeyPromptReply, Reply, TextReply
 from bot.core.service import PROVIDER_NAMES, CostReport, KeyStatus, ProviderService
+from storage.db import is_database_outage
 from storage.stores import UsageTotals
 
 log = logging.getLogger(__name__)
 
 INTERNAL_ERROR = "Something went wrong inside routerbot; the error was logged. Please try again."
+DATABASE_UNAVAILABLE = (
+    "routerbot cannot reach its database right now (a restart or an outage); "
+    "please try again in a minute."
+)
+
+
+def failure_sentence(exc: BaseException | None) -> str:
+    """The one sentence for an unexpected failure: the database's own when it is unreachable
+    or locked for now (the request may well work in a minute), else the generic one."""
+    return DATABASE_UNAVAILABLE if exc is not None and is_database_outage(exc) else INTERNAL_ERROR
 
 
 class Dispatcher:
@@ -50,9 +61,9 @@ class Dispatcher:
             yield ErrorReply(exc.message, private=exc.private or _is_private(command))
         except ProviderError as exc:
             yield ErrorReply(exc.user_message, private=_is_private(command))
-        except Exception:
+        except Exception as exc:
             log.exception("command %s failed", type(command).__name__)
-            yield ErrorReply(INTERNAL_ERROR, private=True)
+            yield ErrorReply(failure_sentence(exc), private=True)
 
     async def _run(
         self, ctx: Invocation, command: c.Command, anchors: Sequence[str]

@@ -9,7 +9,7 @@ import discord
 from discord import app_commands
 
 from bot.config import Settings
-from bot.core.dispatch import INTERNAL_ERROR, Dispatcher
+from bot.core.dispatch import Dispatcher, failure_sentence
 from bot.core.service import ProviderService
 from bot.discord_app import connection
 from bot.discord_app.bridge import Bridge
@@ -39,7 +39,7 @@ class RouterbotTree(app_commands.CommandTree[discord.Client]):
         if isinstance(error, app_commands.CommandNotFound | app_commands.CommandSignatureMismatch):
             text = OUT_OF_DATE
         else:
-            text = INTERNAL_ERROR
+            text = failure_sentence(error)
             log.error("application command failed", exc_info=error)
         if interaction.type is discord.InteractionType.autocomplete:
             return  # an autocomplete cannot carry a message

@@ -13,7 +13,7 @@ from functools import partial
 
 import discord
 
-from bot.core.dispatch import INTERNAL_ERROR
+from bot.core.dispatch import failure_sentence
 from bot.core.replies import ErrorReply, Invocation, Reply
 from bot.discord_app import context
 from bot.discord_app.bridge import Bridge
@@ -73,6 +73,6 @@ async def _guarded(replies: AsyncIterator[Reply], ctx: Invocation) -> AsyncItera
     try:
         async for reply in replies:
             yield reply
-    except Exception:
+    except Exception as exc:
         log.exception("follow-up chat failed in workspace %s", ctx.workspace_id)
-        yield ErrorReply(INTERNAL_ERROR)
+        yield ErrorReply(failure_sentence(exc))

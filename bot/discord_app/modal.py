@@ -8,7 +8,7 @@ import discord
 from pydantic import SecretStr
 
 from bot.core import commands as c
-from bot.core.dispatch import INTERNAL_ERROR
+from bot.core.dispatch import failure_sentence
 from bot.discord_app.bridge import Bridge
 from bot.discord_app.render import say, send_replies
 
@@ -51,7 +51,7 @@ class ApiKeyModal(discord.ui.Modal, title="Set the API key"):
         self, interaction: discord.Interaction, error: Exception, /
     ) -> None:
         log.error("the API key form failed", exc_info=error)
-        await say(interaction, INTERNAL_ERROR)
+        await say(interaction, failure_sentence(error))
 
 
 async def open_key_modal(bridge: Bridge, interaction: discord.Interaction) -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import discord
 
-from bot.core.dispatch import INTERNAL_ERROR
+from bot.core.dispatch import failure_sentence
 from bot.core.format import DISCORD_MESSAGE_LIMIT, split_message, split_with_footer
 from bot.core.replies import (
     ChatCompleted,
@@ -73,12 +73,12 @@ async def stream_answer(
                     outcome.private_error = reply.text
                 else:
                     await live.finish(split_message(reply.text, DISCORD_MESSAGE_LIMIT))
-    except Exception:
+    except Exception as exc:
         # The core never raises; Discord can. The user still gets one sentence.
         log.exception("rendering a chat answer failed")
         await live.abort()
         try:
-            await live.finish([INTERNAL_ERROR])
+            await live.finish([failure_sentence(exc)])
         except Exception:
             log.exception("could not report the failure either")
     finally:

@@ -22,7 +22,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core import commands as c
-from bot.core.dispatch import INTERNAL_ERROR
+from bot.core.dispatch import failure_sentence
 from bot.core.errors import UserFacingError
 from bot.core.replies import ErrorReply, Invocation, KeyPromptReply, Reply, TextReply
 from bot.runtime import Runtime
@@ -89,10 +89,10 @@ class Handlers:
         """Run ``work``; anything unexpected becomes one sentence for the user, never a trace."""
         try:
             await work()
-        except Exception:
+        except Exception as exc:
             log.exception("Slack handler failed")
             try:
-                await notify.private(INTERNAL_ERROR)
+                await notify.private(failure_sentence(exc))
             except Exception:
                 log.exception("could not tell the user about the failure")
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from bot.core.dispatch import INTERNAL_ERROR
+from bot.core.dispatch import DATABASE_UNAVAILABLE, INTERNAL_ERROR
+from storage.db import Database
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.openrouter import DEFAULT_KEY
 from tests.integration.discord_harness import running_bot
@@ -47,6 +48,24 @@ async def next_chat_is_answered(h: SlackHarness) -> None:
 
 
 # -- Slack --------------------------------------------------------------------------------------
+
+
+async def test_database_outage_gets_its_own_sentence_on_slack(h: SlackHarness) -> None:
+    """Every query fails as when the database server is down: the user is told that, in one
+    line, not "something went wrong"; the provider is never called."""
+    unreachable = Database("postgresql://postgres@127.0.0.1:1/routerbot")
+    working = h.runtime.db.sessionmaker
+    h.runtime.db.sessionmaker = unreachable.sessionmaker
+    try:
+        sent = await h.command("/chat", "hello")
+    finally:
+        h.runtime.db.sessionmaker = working
+        await unreachable.dispose()
+    assert sent.status == 200
+    [reply] = h.replies(sent)
+    assert reply["text"] == DATABASE_UNAVAILABLE
+    assert h.openrouter.chat_requests == []
+    await next_chat_is_answered(h)
 
 
 async def test_slack_429_storm_on_the_first_post_costs_nothing(h: SlackHarness) -> None:
