@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     routerbot_app_title: str = "routerbot"
     routerbot_admins: str = ""
     routerbot_log_level: str = "INFO"
+    #: How often a process records its answers in flight and renews its heartbeat, and how
+    #: old a heartbeat must be before another process finishes that process's answers.
+    routerbot_answer_heartbeat_seconds: float = Field(default=5.0, gt=0)
+    routerbot_answer_stale_seconds: float = Field(default=30.0, gt=0)
 
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None

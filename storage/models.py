@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from pydantic import NaiveDatetime
-from sqlalchemy import BigInteger, Column, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -163,6 +163,26 @@ class ProcessedEvent(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     platform: str = Field(max_length=16)
     event_key: str = Field(max_length=255)
+    created_at: NaiveDatetime = Field(default_factory=utcnow)
+
+
+class AnswerInFlight(SQLModel, table=True):
+    """An answer a process is still streaming into a chat, so that another process can finish
+    its message if this one dies (SIGKILL, an out-of-memory kill, a lost machine).
+
+    ``owner`` is the streaming process's random id; it renews ``heartbeat_at`` while it lives.
+    ``target`` is JSON only its platform's front-end reads: where the message is (channel,
+    message ids) and how to say the answer was cut short. It holds no secrets.
+    """
+
+    __tablename__ = "answer_in_flight"
+    __table_args__ = (Index("ix_answer_in_flight_platform_heartbeat", "platform", "heartbeat_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=16)
+    owner: str = Field(max_length=32, index=True)
+    target: str = Field(sa_column=Column(Text, nullable=False))
+    heartbeat_at: NaiveDatetime
     created_at: NaiveDatetime = Field(default_factory=utcnow)
 
 

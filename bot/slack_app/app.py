@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -36,9 +37,10 @@ from sqlalchemy import text
 
 from bot.config import Settings
 from bot.core.errors import ConfigurationError
+from bot.core.inflight import AnswerJournal
 from bot.runtime import Runtime
 from bot.slack_app.admin import AdminCache
-from bot.slack_app.chat import SlackStreaming
+from bot.slack_app.chat import SlackStreaming, finish_interrupted
 from bot.slack_app.errors import error_code
 from bot.slack_app.handlers import Handlers
 from bot.slack_app.listeners import register_listeners
@@ -153,6 +155,13 @@ class SlackFrontend:
         self.session = session
         self.tasks = tasks
         self._pruner: asyncio.Task[None] | None = None
+        self.journal = AnswerJournal(
+            runtime.db,
+            platform="slack",
+            finish=self._finish_interrupted,
+            interval=runtime.settings.routerbot_answer_heartbeat_seconds,
+            stale=runtime.settings.routerbot_answer_stale_seconds,
+        )
         secret = runtime.settings.slack_signing_secret
         self._verifier = SignatureVerifier(secret.get_secret_value()) if secret else None
 
@@ -174,7 +183,9 @@ class SlackFrontend:
             streaming=SlackStreaming(mode=settings.slack_streaming),
         )
         register_listeners(app, handlers, tasks, oauth=mode.oauth)
-        return cls(runtime, app=app, mode=mode, session=session, tasks=tasks)
+        frontend = cls(runtime, app=app, mode=mode, session=session, tasks=tasks)
+        handlers.journal = frontend.journal
+        return frontend
 
     def web_app(self) -> web.Application:
         webapp = web.Application()
@@ -189,6 +200,7 @@ class SlackFrontend:
 
     def start(self) -> None:
         self._pruner = asyncio.create_task(self._prune_forever(), name="slack-prune-events")
+        self.journal.start()
 
     async def drain(self) -> None:
         """Wait for all work started by requests so far (and by that work) to finish."""
@@ -205,6 +217,8 @@ class SlackFrontend:
         except TimeoutError:
             log.warning("cancelling %d Slack task(s) still running at shutdown", len(self.tasks))
             await self.tasks.cancel_all()
+        # Answers cancelled just now stay in the journal, for a live process to finish.
+        await self.journal.aclose()
         await self.session.close()
 
     # -- routes ------------------------------------------------------------------------------
@@ -271,6 +285,24 @@ class SlackFrontend:
         return web.json_response(
             {"status": "ok", "mode": self.mode.label, "in_flight": len(self.tasks)}
         )
+
+    async def _finish_interrupted(self, target: dict[str, Any]) -> None:
+        """An answer another process was streaming when it died: say it was cut short."""
+        token = await self._bot_token(str(target.get("team") or ""))
+        if token is None:
+            log.warning("no bot token for an interrupted answer's workspace; left as it is")
+            return
+        await finish_interrupted(self.app.client, token, target)
+
+    async def _bot_token(self, team_id: str) -> str | None:
+        if not self.mode.oauth:
+            token = self.runtime.settings.slack_bot_token
+            return token.get_secret_value() if token is not None else None
+        store = self.app.installation_store
+        if store is None:
+            return None
+        bot = await store.async_find_bot(enterprise_id=None, team_id=team_id)
+        return bot.bot_token if bot is not None else None
 
     async def _prune_forever(self) -> None:
         while True:

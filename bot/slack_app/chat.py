@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.core.inflight import AnswerJournal
 from bot.core.replies import (
     ChatCompleted,
     ChatDelta,
@@ -47,6 +48,7 @@ CANNOT_POST = {
     "is_archived": "This channel is archived, so I cannot answer here. Nothing was charged.",
 }
 SLACK_FAILED = "Slack would not show the answer ({error}); please try again."
+INTERRUPTED = "This answer was cut short: routerbot restarted before it finished. Please ask again."
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,9 +136,17 @@ class ChatOutcome:
 
 
 async def render_chat(
-    replies: AsyncIterator[Reply], target: ChatTarget, streaming: SlackStreaming
+    replies: AsyncIterator[Reply],
+    target: ChatTarget,
+    streaming: SlackStreaming,
+    journal: AnswerJournal | None = None,
 ) -> ChatOutcome:
-    """Consume ``replies`` to the end, streaming the answer; every failure becomes a sentence."""
+    """Consume ``replies`` to the end, streaming the answer; every failure becomes a sentence.
+
+    With a ``journal``, the answer is in it from its first message until it ends (not when
+    this task is cancelled at shutdown: then another process finishes the message).
+    """
+    in_flight: int | None = None
     stream: AnswerRenderer | None = None
     completed: ChatCompleted | None = None
     try:
@@ -153,6 +163,8 @@ async def render_chat(
                         return ChatOutcome(None, None)
                     if target.anchors is not None:
                         target.anchors.append(anchor(target.channel, stream.root_ts))
+                    if journal is not None:
+                        in_flight = journal.begin(_interrupted_target(target, stream, model))
                 case ChatDelta(text=text) if stream is not None:
                     stream.append(text)
                 case ChatCompleted() if stream is not None:
@@ -171,9 +183,41 @@ async def render_chat(
         if stream is not None:
             await stream.abort()
         await target.notify.private(SLACK_FAILED.format(error=error))
+    except Exception:
+        if journal is not None and in_flight is not None:
+            journal.end(in_flight)  # the caller reports it; no process should finish it later
+        raise
     finally:
         await replies.aclose()  # type: ignore[attr-defined]
+    if journal is not None and in_flight is not None:
+        journal.end(in_flight)
     return ChatOutcome(completed, stream)
+
+
+def _interrupted_target(target: ChatTarget, stream: AnswerRenderer, model: str) -> dict[str, Any]:
+    """What :func:`finish_interrupted` needs to tell the user, should this process die."""
+    where: dict[str, Any] = {"team": target.team_id, "channel": target.channel}
+    if isinstance(stream, AnswerStream):
+        header = target.header(model) if target.header else ""
+        return {**where, "edit": stream.first_ts, "prefix": f"{header}\n\n" if header else ""}
+    return {**where, "thread_ts": stream.root_ts}
+
+
+async def finish_interrupted(client: AsyncWebClient, token: str, target: dict[str, Any]) -> None:
+    """Tell the user an answer was cut short by a process that died: the message being edited
+    says so (``chat.update``), or, for an answer streamed natively, a reply in its thread."""
+    text = f"⚠ {INTERRUPTED}"
+    if target.get("edit"):
+        await client.chat_update(
+            token=token,
+            channel=target["channel"],
+            ts=target["edit"],
+            text=str(target.get("prefix") or "") + text,
+        )
+    else:
+        await client.chat_postMessage(
+            token=token, channel=target["channel"], thread_ts=target["thread_ts"], text=text
+        )
 
 
 def _cannot_post(exc: Exception) -> str:

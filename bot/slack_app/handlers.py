@@ -24,6 +24,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.core import commands as c
 from bot.core.dispatch import failure_sentence
 from bot.core.errors import UserFacingError
+from bot.core.inflight import AnswerJournal
 from bot.core.replies import ErrorReply, Invocation, KeyPromptReply, Reply, TextReply
 from bot.runtime import Runtime
 from bot.slack_app.admin import AdminCache, AdminCheckFailed
@@ -58,6 +59,8 @@ class Handlers:
         self.session = session
         self.admin_cache = admin_cache
         self.streaming = streaming
+        #: Set by the front-end: answers in flight, finished by another process if this dies.
+        self.journal: AnswerJournal | None = None
 
     # -- shared ------------------------------------------------------------------------------
 
@@ -157,7 +160,9 @@ class Handlers:
                 user_id=cmd.user_id,
                 anchors=anchors,
             )
-            await render_chat(dispatcher.run(ctx, command, anchors=anchors), target, self.streaming)
+            await render_chat(
+                dispatcher.run(ctx, command, anchors=anchors), target, self.streaming, self.journal
+            )
             return
         modal = (cmd.trigger_id, ModalOrigin(cmd.channel_id, cmd.response_url, None))
         async for reply in dispatcher.run(ctx, command):
@@ -246,7 +251,7 @@ class Handlers:
                 return
             target = ChatTarget(client, team_id, channel, root, notify, user_id=user)
             replies = self.runtime.dispatcher.run(ctx, command, anchors=[anchor(channel, root)])
-            await render_chat(replies, target, self.streaming)
+            await render_chat(replies, target, self.streaming, self.journal)
 
         await self.safely(notify, work)
 
@@ -267,6 +272,6 @@ class Handlers:
 
         async def work() -> None:
             replies = self.runtime.service.chat(ctx, text, conversation=conversation)
-            await render_chat(replies, target, self.streaming)
+            await render_chat(replies, target, self.streaming, self.journal)
 
         await self.safely(notify, work)

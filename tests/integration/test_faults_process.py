@@ -9,6 +9,7 @@ intact, nothing is charged twice and the database passes its integrity checks.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -16,8 +17,11 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from sqlalchemy import select
 
+from bot.slack_app.chat import INTERRUPTED
 from storage.crypto import generate_key
+from storage.models import AnswerInFlight
 from tests.fakes.openrouter import FakeOpenRouter
 from tests.fakes.slack import FakeSlack
 from tests.integration.test_faults_provider import assert_clear
@@ -27,6 +31,7 @@ from tests.integration.worker_support import (
     answered,
     can_restart_postgres,
     check_ledger,
+    database,
     fresh_postgres,
     has_footer,
     pg_cluster,
@@ -187,6 +192,56 @@ async def test_worker_killed_mid_stream(tmp_path: Path, backend: str) -> None:
         assert footers <= len(killed_rows) <= len(streaming)
         assert all(row.outcome == "ok" for row in killed_rows)
         assert "Traceback" not in fresh.stderr_text()
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+async def test_answers_cut_short_by_a_killed_worker_are_finished_by_another(
+    tmp_path: Path, backend: str
+) -> None:
+    """Answers streaming when their worker dies do not keep their cursor forever: a worker on
+    the same database notices the dead one's stopped heartbeat and says they were cut short."""
+    async with _database(tmp_path, backend) as url, rig(tmp_path, url) as r:
+        r.env.update(ROUTERBOT_ANSWER_HEARTBEAT_SECONDS="0.2", ROUTERBOT_ANSWER_STALE_SECONDS="1.5")
+        first = await r.worker()
+        questions = [f"long {i}" for i in range(3)]
+        try:
+            await warm_up(r, first)
+            r.openrouter.words_delay = 0.2
+            r.openrouter.script(answer=" ".join(["word"] * 60), times=None)
+            for q in questions:
+                await r.chat(first, q)
+            await r.slack.wait_for(
+                lambda: all(question_message(r.slack, "C1", q) for q in questions), 10
+            )
+            await asyncio.sleep(0.8)  # a few heartbeats: the answers are in the journal
+            first.kill()
+            assert await first.proc.wait() == -9
+        finally:
+            await first.stop()
+        assert not any(answered(m) for q in questions if (m := question_message(r.slack, "C1", q)))
+
+        fresh = await r.worker()
+        try:
+            await r.answered(questions, timeout=20)
+            for q in questions:
+                text = r.text(q)
+                assert text.endswith(f"\n\n⚠ {INTERRUPTED}"), text
+                assert text.count("⚠") == 1 and "▍" not in text
+            r.openrouter.script(answer="fine again", times=None)
+            await r.chat(fresh, "after the kill")
+            await r.answered(["after the kill"], timeout=20)
+            assert has_footer(r.text("after the kill"))
+        finally:
+            assert await fresh.stop() == 0
+        db = database(url)
+        try:
+            async with db.session() as session:
+                left = (await session.execute(select(AnswerInFlight))).scalars().all()
+        finally:
+            await db.dispose()
+        assert left == []  # finished once, and the fresh worker's own answer ended cleanly
 
 
 @asynccontextmanager
