@@ -5,10 +5,13 @@ from __future__ import annotations
 import logging
 import re
 
-# Provider keys, Slack and Discord tokens, Fernet tokens/keys, bearer headers.
+# Provider keys, Slack and Discord tokens, Discord interaction tokens (base64 of
+# "interaction:…", also inside webhook URLs that discord.py logs at DEBUG), Fernet
+# tokens/keys, bearer headers.
 _SECRET_PATTERNS = re.compile(
     r"(sk-or-v1-[0-9A-Za-z]{8,}|sk-[0-9A-Za-z_\-]{16,}|fw_[0-9A-Za-z]{12,}"
     r"|xox[abposr]-[0-9A-Za-z\-]{10,}|xapp-[0-9A-Za-z\-]{10,}"
+    r"|aW50ZXJhY3Rpb24[0-9A-Za-z_\-]{16,}"
     r"|gAAAAA[0-9A-Za-z_\-=]{20,}"
     r"|[MNO][A-Za-z\d_\-]{23,25}\.[A-Za-z\d_\-]{6}\.[A-Za-z\d_\-]{27,}"
     r"|(?i:bearer)\s+[0-9A-Za-z._\-]{8,})"
