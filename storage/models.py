@@ -172,7 +172,8 @@ class AnswerInFlight(SQLModel, table=True):
 
     ``owner`` is the streaming process's random id; it renews ``heartbeat_at`` while it lives.
     ``target`` is JSON only its platform's front-end reads: where the message is (channel,
-    message ids) and how to say the answer was cut short. It holds no secrets.
+    message ids) and how to say the answer was cut short. It holds no plain secret: a
+    credential it needs (a Discord interaction token) is encrypted with the key vault.
     """
 
     __tablename__ = "answer_in_flight"

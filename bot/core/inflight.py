@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 5.0
 #: A heartbeat older than this means the owner is gone.
 STALE_SECONDS = 30.0
+#: What a message cut short by a dead process says in the end (after "⚠ "), on every platform.
+INTERRUPTED = "This answer was cut short: routerbot restarted before it finished. Please ask again."
 
 Finish = Callable[[dict[str, Any]], Awaitable[None]]
 

@@ -34,7 +34,9 @@ async def run_discord_async(settings: Settings, runtime: Runtime) -> None:
     token = settings.discord_token.get_secret_value()
     service, dispatcher = runtime.service, runtime.dispatcher
     for message_content in (True, False):
-        client = build_client(settings, service, dispatcher, message_content=message_content)
+        client = build_client(
+            settings, service, dispatcher, message_content=message_content, runtime=runtime
+        )
         try:
             async with client:
                 await client.start(token)

@@ -3,9 +3,13 @@ steps shared by all commands (admin gate, defer, run, render)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 import discord
 
@@ -16,8 +20,9 @@ from bot.core.replies import ChatCompleted, Invocation
 from bot.core.service import ProviderService
 from bot.discord_app import context
 from bot.discord_app.choices import ModelChoices
+from bot.discord_app.inflight import AnswersInFlight, JournaledSink
 from bot.discord_app.render import say, send_replies, stream_answer
-from bot.discord_app.stream import InteractionSink
+from bot.discord_app.stream import InteractionSink, ReplySink
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +54,58 @@ class Bridge:
     settings: Settings
     service: ProviderService
     dispatcher: Dispatcher
+    #: The journal of answers in flight (None: answers are not journalled).
+    inflight: AnswersInFlight | None = None
     models: ModelChoices = field(init=False)
     #: Seconds between edits of one streaming message (SPEC §3: about once a second).
     edit_interval: float = 1.0
+    _answering: set[asyncio.Task[Any]] = field(init=False, default_factory=set)
 
     def __post_init__(self) -> None:
         self.models = ModelChoices(self.service)
+
+    @contextlib.contextmanager
+    def answering(self) -> Iterator[None]:
+        """Marks the current task as streaming an answer, for :meth:`drain`."""
+        task = asyncio.current_task()
+        if task is None:
+            yield
+            return
+        self._answering.add(task)
+        try:
+            yield
+        finally:
+            self._answering.discard(task)
+
+    async def drain(self, grace: float) -> None:
+        """Let the answers streaming now finish; cancel those still running after ``grace``
+        seconds (they stay in the journal, for a live process to finish)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while self._answering:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                pending = set(self._answering)
+                log.warning(
+                    "cancelling %d Discord answer(s) still running at shutdown", len(pending)
+                )
+                for task in pending:
+                    task.cancel()
+                await asyncio.wait(pending, timeout=5)
+                return
+            await asyncio.wait(set(self._answering), timeout=remaining)
+
+    def interaction_sink(
+        self, sink: InteractionSink, interaction: discord.Interaction
+    ) -> JournaledSink:
+        if self.inflight is None:
+            return JournaledSink(sink)
+        return self.inflight.for_interaction(sink, interaction)
+
+    def reply_sink(self, sink: ReplySink, channel_id: int) -> JournaledSink:
+        if self.inflight is None:
+            return JournaledSink(sink)
+        return self.inflight.for_channel(sink, channel_id)
 
     def ctx(self, interaction: discord.Interaction) -> Invocation:
         return context.from_interaction(interaction, self.settings)
@@ -86,15 +137,21 @@ class Bridge:
 
     async def chat(self, interaction: discord.Interaction, command: c.Chat) -> None:
         """``/chat``: a public "thinking…" first, then the answer streamed into it."""
-        ctx = self.ctx(interaction)
-        deferred = await interaction.response.defer(thinking=True)
-        sink = InteractionSink(interaction, original_id=deferred.message_id if deferred else None)
-        outcome = await stream_answer(
-            self.dispatcher.run(ctx, command),
-            sink,
-            interval=self.edit_interval,
-            anchor=partial(self.remember, ctx),
-        )
+        with self.answering():
+            ctx = self.ctx(interaction)
+            deferred = await interaction.response.defer(thinking=True)
+            original_id = deferred.message_id if deferred else None
+            sink = self.interaction_sink(
+                InteractionSink(interaction, original_id=original_id), interaction
+            )
+            outcome = await stream_answer(
+                self.dispatcher.run(ctx, command),
+                sink,
+                interval=self.edit_interval,
+                anchor=partial(self.remember, ctx),
+            )
+        # Not reached when cancelled (shutdown): then another process finishes the message.
+        sink.end()
         if outcome.private_error is not None:
             await say(interaction, outcome.private_error)
 

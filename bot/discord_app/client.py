@@ -1,9 +1,11 @@
-"""The discord.py client: command tree, reply-chain listener, sync on start, sharding."""
+"""The discord.py client: command tree, reply-chain listener, sync on start, sharding, and the
+journal of answers in flight (started with the client, closed after its answers at shutdown)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
@@ -15,13 +17,19 @@ from bot.discord_app import connection
 from bot.discord_app.bridge import Bridge
 from bot.discord_app.commands import build_commands
 from bot.discord_app.followups import handle_message
+from bot.discord_app.inflight import AnswersInFlight
 from bot.discord_app.render import say
 from bot.discord_app.sync import sync_if_changed
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 GUILD_ONLY = "routerbot works in servers only; use its commands in a server channel."
 OUT_OF_DATE = "That command is out of date; try again in a minute."
+#: Answers still streaming at shutdown get this long to finish.
+SHUTDOWN_GRACE_SECONDS = 10.0
 
 
 class RouterbotTree(app_commands.CommandTree[discord.Client]):
@@ -67,12 +75,16 @@ class RouterbotClient(discord.Client):
         )
         self.bridge = bridge
         self.sync_commands = sync_commands
+        self.shutdown_grace = SHUTDOWN_GRACE_SECONDS
         self.tree = RouterbotTree(self)
         for command in build_commands(bridge):
             self.tree.add_command(command)
+        self._wind_down: asyncio.Task[None] | None = None
 
     async def setup_hook(self) -> None:
         settings = self.bridge.settings
+        if self.bridge.inflight is not None:
+            self.bridge.inflight.start(self)
         if connection.needs_gateway_lookup(settings):
             _shards, url, _limits = await self.http.get_bot_gateway()
             connection.set_gateway(url)
@@ -94,6 +106,20 @@ class RouterbotClient(discord.Client):
     async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
         log.exception("error in Discord event %s", event_method)
 
+    async def close(self) -> None:
+        """Let the answers streaming now finish (within ``shutdown_grace``), close the answer
+        journal, then disconnect."""
+        if self._wind_down is None:
+            self._wind_down = asyncio.create_task(self._finish_answers())
+        await self._wind_down
+        await super().close()
+
+    async def _finish_answers(self) -> None:
+        await self.bridge.drain(self.shutdown_grace)
+        if self.bridge.inflight is not None:
+            # Answers cancelled just now stay in the journal, for a live process to finish.
+            await self.bridge.inflight.aclose()
+
 
 class ShardedRouterbotClient(RouterbotClient, discord.AutoShardedClient):
     """The same client over ``AutoShardedClient`` (MRO: our hooks, then its shard handling)."""
@@ -105,14 +131,25 @@ def build_client(
     dispatcher: Dispatcher,
     *,
     message_content: bool = True,
+    runtime: Runtime | None = None,
     **options: Any,
 ) -> RouterbotClient:
     """A client for these settings: endpoints, shard plan, intents. Not yet connected.
 
+    With ``runtime``, answers are journalled in its database (tokens encrypted with its key
+    vault) and the client finishes answers cut short by Discord processes that died.
     ``options`` go to ``discord.Client`` (e.g. ``guild_ready_timeout``)."""
     plan = connection.shard_plan(settings)
     connection.configure_endpoints(settings)
-    bridge = Bridge(settings, service, dispatcher)
+    inflight = None
+    if runtime is not None:
+        inflight = AnswersInFlight(
+            runtime.db,
+            runtime.vault,
+            interval=settings.routerbot_answer_heartbeat_seconds,
+            stale=settings.routerbot_answer_stale_seconds,
+        )
+    bridge = Bridge(settings, service, dispatcher, inflight=inflight)
     cls = ShardedRouterbotClient if plan.sharded else RouterbotClient
     return cls(
         bridge,

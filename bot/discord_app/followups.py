@@ -60,11 +60,14 @@ async def handle_message(bridge: Bridge, me: discord.ClientUser, message: discor
     if not prompt:
         await message.reply(UNREADABLE, allowed_mentions=NO_MENTIONS, mention_author=False)
         return
-    sink = ReplySink(message)
+    sink = bridge.reply_sink(ReplySink(message), message.channel.id)
     replies = _guarded(bridge.service.chat(ctx, prompt, conversation=conversation), ctx)
-    await stream_answer(
-        replies, sink, interval=bridge.edit_interval, anchor=partial(bridge.remember, ctx)
-    )
+    with bridge.answering():
+        await stream_answer(
+            replies, sink, interval=bridge.edit_interval, anchor=partial(bridge.remember, ctx)
+        )
+    # Not reached when cancelled (shutdown): then another process finishes the message.
+    sink.end()
 
 
 async def _guarded(replies: AsyncIterator[Reply], ctx: Invocation) -> AsyncIterator[Reply]:

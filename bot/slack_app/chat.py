@@ -17,7 +17,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.core.inflight import AnswerJournal
+from bot.core.inflight import INTERRUPTED, AnswerJournal
 from bot.core.replies import (
     ChatCompleted,
     ChatDelta,
@@ -48,7 +48,6 @@ CANNOT_POST = {
     "is_archived": "This channel is archived, so I cannot answer here. Nothing was charged.",
 }
 SLACK_FAILED = "Slack would not show the answer ({error}); please try again."
-INTERRUPTED = "This answer was cut short: routerbot restarted before it finished. Please ask again."
 
 
 @dataclass(frozen=True, slots=True)

@@ -118,7 +118,11 @@ async def running_bot(
         runtime, _ = await build_runtime(settings)
         # discord.py waits guild_ready_timeout (2 s) after the last GUILD_CREATE before READY.
         client = build_client(
-            settings, runtime.service, runtime.dispatcher, guild_ready_timeout=0.05
+            settings,
+            runtime.service,
+            runtime.dispatcher,
+            runtime=runtime,
+            guild_ready_timeout=0.05,
         )
         task = asyncio.create_task(client.start(discord.token))
         try:

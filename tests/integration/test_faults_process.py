@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
-from bot.slack_app.chat import INTERRUPTED
+from bot.core.inflight import INTERRUPTED
 from storage.crypto import generate_key
 from storage.models import AnswerInFlight
 from tests.fakes.openrouter import FakeOpenRouter
