@@ -311,9 +311,14 @@ async def test_dropped_connection_before_text_is_retried(
     assert len(fake.chat_requests) == 2
 
 
+def quick_reads(read: float) -> httpx.Timeout:
+    """The adapter's timeouts with a read timeout short enough for a test to trip."""
+    return httpx.Timeout(connect=2.0, read=read, write=2.0, pool=2.0)
+
+
 async def test_hang_after_text_trips_the_read_timeout(fake: FakeOpenRouter) -> None:
     fake.script(Fault.hang(after=2))
-    timeout = httpx.Timeout(connect=2.0, read=0.2, write=2.0, pool=2.0)
+    timeout = quick_reads(0.2)
     async with OpenRouterAdapter(fake.base_url, timeout=timeout) as quick:
         started = time.monotonic()
         events = await run(quick)
@@ -327,7 +332,7 @@ async def test_hang_after_text_trips_the_read_timeout(fake: FakeOpenRouter) -> N
 
 async def test_hang_before_text_is_a_timeout(fake: FakeOpenRouter) -> None:
     fake.script(Fault.hang(after=0), times=None)
-    timeout = httpx.Timeout(connect=2.0, read=0.1, write=2.0, pool=2.0)
+    timeout = quick_reads(0.1)
     async with OpenRouterAdapter(fake.base_url, timeout=timeout, max_retries=1) as quick:
         end = failed(await run(quick))
     assert isinstance(end.error, RequestTimeoutError) and not end.partial
@@ -337,7 +342,7 @@ async def test_hang_before_text_is_a_timeout(fake: FakeOpenRouter) -> None:
 async def test_keepalive_comments_cannot_hold_an_answer_open_forever(fake: FakeOpenRouter) -> None:
     """Comments reset the read timeout; the stream deadline still ends the answer."""
     fake.script(Fault.keepalive(after=2, every=0.05))
-    timeout = httpx.Timeout(connect=2.0, read=0.2, write=2.0, pool=2.0)
+    timeout = quick_reads(0.2)
     async with OpenRouterAdapter(fake.base_url, timeout=timeout, stream_deadline=0.6) as quick:
         started = time.monotonic()
         events = await run(quick)
@@ -351,7 +356,7 @@ async def test_keepalive_comments_cannot_hold_an_answer_open_forever(fake: FakeO
 
 async def test_keepalive_before_any_text_is_one_timeout_not_retried(fake: FakeOpenRouter) -> None:
     fake.script(Fault.keepalive(after=0, every=0.05), times=None)
-    timeout = httpx.Timeout(connect=2.0, read=0.2, write=2.0, pool=2.0)
+    timeout = quick_reads(0.2)
     async with OpenRouterAdapter(
         fake.base_url, timeout=timeout, max_retries=2, stream_deadline=0.5
     ) as quick:
@@ -362,7 +367,7 @@ async def test_keepalive_before_any_text_is_one_timeout_not_retried(fake: FakeOp
 
 async def test_keepalive_comments_within_the_deadline_are_harmless(fake: FakeOpenRouter) -> None:
     fake.script(Fault.keepalive(after=1, seconds=0.4, every=0.05))
-    timeout = httpx.Timeout(connect=2.0, read=0.2, write=2.0, pool=2.0)
+    timeout = quick_reads(0.2)
     async with OpenRouterAdapter(fake.base_url, timeout=timeout, stream_deadline=5) as quick:
         events = await run(quick)
     assert text_of(events) == "echo: hello brave new world"
