@@ -153,6 +153,50 @@ def _pricing_of(row: AllowedModel) -> ModelPricing:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Turn:
+    """What a chat knows once it is under way: who asked what, of which model, and what the
+    answer must be recorded with."""
+
+    ctx: Invocation
+    ws_id: int
+    allowed: AllowedModel
+    prompt: str
+    conversation: Conversation | None
+    #: ``time.monotonic()`` when the chat began.
+    started: float
+    reservation: object | None
+    #: Platform messages continuing the conversation (the front-end may still add to them).
+    anchors: Sequence[str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Ending:
+    """How a chat ended: its answer and outcome, and what it cost."""
+
+    answer: str
+    outcome: str
+    cost: ChatCost
+    usage: Usage | None = None
+    model_served: str | None = None
+    generation_id: str | None = None
+    error_kind: str | None = None
+
+    @classmethod
+    def of(
+        cls, final: StreamFinished | StreamFailed, answer: str, outcome: str, cost: ChatCost
+    ) -> _Ending:
+        return cls(
+            answer,
+            outcome,
+            cost,
+            usage=final.usage,
+            model_served=final.model_served,
+            generation_id=final.generation_id,
+            error_kind=final.error.kind if isinstance(final, StreamFailed) else None,
+        )
+
+
 class ProviderService:
     def __init__(
         self,
@@ -525,6 +569,7 @@ class ProviderService:
             max_completion_tokens=defaults.max_completion_tokens,
             user=self._end_user(ctx),
         )
+        turn = _Turn(ctx, ws_id, allowed, prompt, conversation, started, reservation, anchors)
         yield ChatStarted(model=allowed.model_id)
         parts: list[str] = []
         final: StreamFinished | StreamFailed | None = None
@@ -541,21 +586,7 @@ class ProviderService:
                 # honest. Some providers still bill a closed stream, so the cost is unknown.
                 try:
                     await self._record(
-                        ctx,
-                        ws_id,
-                        allowed,
-                        prompt,
-                        "".join(parts),
-                        conversation,
-                        usage=None,
-                        model_served=None,
-                        generation_id=None,
-                        outcome="cancelled",
-                        error_kind=None,
-                        cost=ChatCost(None, "unknown"),
-                        started=started,
-                        reservation=reservation,
-                        anchors=anchors,
+                        turn, _Ending("".join(parts), "cancelled", ChatCost(None, "unknown"))
                     )
                 except Exception:
                     log.exception("could not record a cancelled chat")
@@ -564,21 +595,8 @@ class ProviderService:
         seconds = time.monotonic() - started
         if isinstance(final, StreamFailed) and not final.partial:
             await self._record(
-                ctx,
-                ws_id,
-                allowed,
-                prompt,
-                "",
-                conversation,
-                usage=final.usage,
-                model_served=final.model_served,
-                generation_id=final.generation_id,
-                outcome="error",
-                error_kind=final.error.kind,
-                cost=ChatCost(Decimal(0), "none"),
-                started=started,
-                reservation=reservation,
-                anchors=anchors,
+                turn,
+                _Ending.of(final, "", "error", ChatCost(Decimal(0), "none")),
             )
             yield ChatFailed(f"{final.error.user_message} Nothing was charged.")
             return
@@ -586,21 +604,7 @@ class ProviderService:
         cost = settle_cost(usage, pricing)
         cut_off = isinstance(final, StreamFailed)
         conversation_id, notices = await self._record(
-            ctx,
-            ws_id,
-            allowed,
-            prompt,
-            text,
-            conversation,
-            usage=usage,
-            model_served=final.model_served,
-            generation_id=final.generation_id,
-            outcome="cut_off" if cut_off else "ok",
-            error_kind=final.error.kind if isinstance(final, StreamFailed) else None,
-            cost=cost,
-            started=started,
-            reservation=reservation,
-            anchors=anchors,
+            turn, _Ending.of(final, text, "cut_off" if cut_off else "ok", cost)
         )
         shown_model = final.model_served or allowed.model_id
         footer = format_footer(
@@ -629,25 +633,7 @@ class ProviderService:
             notices=tuple(all_notices),
         )
 
-    async def _record(
-        self,
-        ctx: Invocation,
-        ws_id: int,
-        allowed: AllowedModel,
-        prompt: str,
-        answer: str,
-        conversation: Conversation | None,
-        *,
-        usage: Usage | None,
-        model_served: str | None,
-        generation_id: str | None,
-        outcome: str,
-        error_kind: str | None,
-        cost: ChatCost,
-        started: float,
-        reservation: object | None,
-        anchors: Sequence[str] = (),
-    ) -> tuple[int, Sequence[str]]:
+    async def _record(self, turn: _Turn, ending: _Ending) -> tuple[int, Sequence[str]]:
         """Write the turn and its usage row in one transaction; returns the conversation id.
 
         The answer has been paid for by now, so a database that is briefly unreachable (a
@@ -655,7 +641,7 @@ class ProviderService:
         ``WRITE_RETRY_SECONDS``. A retry after a commit whose acknowledgement was lost would
         write the row twice, so a retry first looks for the generation's row.
         """
-        latency_ms = int((time.monotonic() - started) * 1000)
+        latency_ms = int((time.monotonic() - turn.started) * 1000)
         conversation_id: int | None = None
         async for attempt in stamina.retry_context(
             on=is_transient,
@@ -668,26 +654,12 @@ class ProviderService:
                 if attempt.num > 1:
                     log.warning("retrying the usage record of a chat (attempt %d)", attempt.num)
                 conversation_id = await self._write_turn(
-                    ctx,
-                    ws_id,
-                    allowed,
-                    prompt,
-                    answer,
-                    conversation,
-                    usage=usage,
-                    model_served=model_served,
-                    generation_id=generation_id,
-                    outcome=outcome,
-                    error_kind=error_kind,
-                    cost=cost,
-                    latency_ms=latency_ms,
-                    retry=attempt.num > 1,
-                    anchors=anchors,
+                    turn, ending, latency_ms=latency_ms, retry=attempt.num > 1
                 )
         notices: Sequence[str] = ()
-        if self.budgets is not None and reservation is not None:
+        if self.budgets is not None and turn.reservation is not None:
             try:
-                notices = await self.budgets.settle(reservation, cost_nano=cost.nano)
+                notices = await self.budgets.settle(turn.reservation, cost_nano=ending.cost.nano)
             except Exception:
                 # The usage row is written and counts against the limits; the hold itself
                 # lapses at its expiry. The user still gets the answer.
@@ -695,34 +667,21 @@ class ProviderService:
         return conversation_id or 0, notices
 
     async def _write_turn(
-        self,
-        ctx: Invocation,
-        ws_id: int,
-        allowed: AllowedModel,
-        prompt: str,
-        answer: str,
-        conversation: Conversation | None,
-        *,
-        usage: Usage | None,
-        model_served: str | None,
-        generation_id: str | None,
-        outcome: str,
-        error_kind: str | None,
-        cost: ChatCost,
-        latency_ms: int,
-        retry: bool,
-        anchors: Sequence[str] = (),
+        self, turn: _Turn, ending: _Ending, *, latency_ms: int, retry: bool
     ) -> int | None:
-        conversation_id = conversation.id if conversation is not None else None
+        ctx, ws_id, allowed = turn.ctx, turn.ws_id, turn.allowed
+        conversation_id = turn.conversation.id if turn.conversation is not None else None
         async with self.db.session() as session:
-            if retry and generation_id is not None:
+            if retry and ending.generation_id is not None:
                 done = await stores.find_usage_by_generation(
-                    session, workspace_id=ws_id, generation_id=generation_id
+                    session, workspace_id=ws_id, generation_id=ending.generation_id
                 )
                 if done is not None:
                     return done.conversation_id
-            if outcome != "error":
-                turn = [("user", prompt)] + ([("assistant", answer)] if answer else [])
+            if ending.outcome != "error":
+                messages = [("user", turn.prompt)]
+                if ending.answer:
+                    messages.append(("assistant", ending.answer))
                 if conversation_id is None:
                     conversation_id = await stores.start_conversation(
                         session,
@@ -731,20 +690,24 @@ class ProviderService:
                         user_id=ctx.user_id,
                         provider=allowed.provider,
                         model=allowed.model_id,
-                        messages=turn,
-                        anchors=list(anchors),
+                        messages=messages,
+                        anchors=list(turn.anchors),
                     )
                 else:
                     await stores.add_messages(
-                        session, workspace_id=ws_id, conversation_id=conversation_id, messages=turn
+                        session,
+                        workspace_id=ws_id,
+                        conversation_id=conversation_id,
+                        messages=messages,
                     )
-                    for anchor in anchors:
+                    for anchor in turn.anchors:
                         await stores.add_anchor(
                             session,
                             workspace_id=ws_id,
                             anchor=anchor,
                             conversation_id=conversation_id,
                         )
+            usage = ending.usage
             await stores.record_usage(
                 session,
                 record=UsageRecord(
@@ -753,17 +716,17 @@ class ProviderService:
                     user_id=ctx.user_id,
                     provider=allowed.provider,
                     model_requested=allowed.model_id,
-                    model_served=model_served,
+                    model_served=ending.model_served,
                     prompt_tokens=usage.prompt_tokens if usage else 0,
                     cached_tokens=usage.cached_tokens if usage else 0,
                     completion_tokens=usage.completion_tokens if usage else 0,
                     reasoning_tokens=usage.reasoning_tokens if usage else 0,
-                    cost_nano=cost.nano,
-                    cost_source=cost.source,
-                    generation_id=generation_id,
+                    cost_nano=ending.cost.nano,
+                    cost_source=ending.cost.source,
+                    generation_id=ending.generation_id,
                     latency_ms=latency_ms,
-                    outcome=outcome,
-                    error_kind=error_kind,
+                    outcome=ending.outcome,
+                    error_kind=ending.error_kind,
                     conversation_id=conversation_id,
                     created_at=self.clock(),
                 ),
