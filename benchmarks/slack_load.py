@@ -165,16 +165,22 @@ def final_time(slack: FakeSlack, chat: Chat) -> float | None:
     return None
 
 
-async def sample_process(pid: int, results: Results, stop: asyncio.Event) -> None:
-    process = psutil.Process(pid)
-    process.cpu_percent()
+async def sample_processes(pids: list[int], results: Results, stop: asyncio.Event) -> None:
+    """Peak RSS of the largest bot process, and the bots' CPU together (% of one CPU)."""
+    processes = [psutil.Process(pid) for pid in pids]
+    for process in processes:
+        process.cpu_percent()
     while not stop.is_set():
         try:
-            results.peak_rss = max(results.peak_rss, process.memory_info().rss)
-            results.cpu.append(process.cpu_percent())
+            results.peak_rss = max(results.peak_rss, *(p.memory_info().rss for p in processes))
+            results.cpu.append(sum(p.cpu_percent() for p in processes))
         except psutil.Error:
             return
         await asyncio.sleep(0.05)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    return sum(sum(psutil.Process(pid).cpu_times()[:2]) for pid in pids)
 
 
 async def run(args: argparse.Namespace) -> Results:
@@ -185,7 +191,6 @@ async def run(args: argparse.Namespace) -> Results:
         results.upstream = await upstream_baseline(or_url, args.chats)
         async with FakeSlack() as slack:
             team = slack.add_team("T1")
-            port = free_port()
             env = {
                 **os.environ,
                 "DATABASE_URL": args.database_url or f"sqlite:///{tmp / 'bench.db'}",
@@ -196,7 +201,6 @@ async def run(args: argparse.Namespace) -> Results:
                 "SLACK_API_URL": slack.base_url,
                 "SLACK_BOT_TOKEN": team.bot_token,
                 "SLACK_SIGNING_SECRET": SECRET,
-                "PORT": str(port),
                 "REFERENCE_API_KEY": KEY,
                 "SLACK_STREAMING": args.streaming,
             }
@@ -208,43 +212,57 @@ async def run(args: argparse.Namespace) -> Results:
                 if args.reference
                 else [*profile, "-m", "bot", "slack"]
             )
-            bot = await asyncio.create_subprocess_exec(sys.executable, *command, env=env, cwd=tmp)
-            url = f"http://127.0.0.1:{port}"
+            ports = [free_port() for _ in range(args.workers)]
+            bots = [
+                await asyncio.create_subprocess_exec(
+                    sys.executable, *command, env={**env, "PORT": str(port)}, cwd=tmp
+                )
+                for port in ports
+            ]
+            urls = [f"http://127.0.0.1:{port}" for port in ports]
+            pids = [bot.pid for bot in bots]
             stop = asyncio.Event()
             try:
-                await wait_healthy(url, bot)
-                sampler = asyncio.create_task(sample_process(bot.pid, results, stop))
+                await asyncio.gather(*(wait_healthy(u, b) for u, b in zip(urls, bots, strict=True)))
+                sampler = asyncio.create_task(sample_processes(pids, results, stop))
                 async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
                     # Open the connections first, as Slack's senders keep theirs alive.
-                    await asyncio.gather(*(ping(http, url) for _ in range(args.chats)))
-                    # Warm-up: the key (creates and seeds the workspace), then one chat.
-                    setup = await send(http, url, slack, None, f"set {KEY}", user="UADMIN",
+                    await asyncio.gather(
+                        *(ping(http, urls[i % len(urls)]) for i in range(args.chats))
+                    )
+                    # Warm-up: the key (creates and seeds the workspace), then a chat each.
+                    setup = await send(http, urls[0], slack, None, f"set {KEY}", user="UADMIN",
                                        command="/apikey")  # fmt: skip
                     await slack.wait_for(lambda: bool(slack.responses_to(setup.response_url)), 30)
-                    await send(http, url, slack, None, "warm up")
-                    await slack.wait_for(
-                        lambda: any(FOOTER_MARK in m.text for m in slack.posted("CWARM")), 30
-                    )
-                    cpu_before = psutil.Process(bot.pid).cpu_times()
+                    for url in urls:
+                        await send(http, url, slack, None, "warm up")
+
+                    def warm() -> bool:
+                        return sum(FOOTER_MARK in m.text for m in slack.posted("CWARM")) >= len(
+                            urls
+                        )
+
+                    await slack.wait_for(warm, 30)
+                    cpu_before = cpu_seconds(pids)
                     calls_before = len(slack.calls)
                     results.chats = [
                         Chat(i, f"C{i % args.channels:03d}", slack.response_url())
                         for i in range(args.chats)
                     ]
                     await asyncio.gather(
-                        *(send(http, url, slack, c, f"question {c.index}") for c in results.chats)
+                        *(
+                            send(http, urls[c.index % len(urls)], slack, c, f"question {c.index}")
+                            for c in results.chats
+                        )
                     )
-                    expected = len(results.chats) + 1  # and the warm-up
+                    expected = len(results.chats) + len(urls)  # and the warm-ups
 
                     def done() -> bool:
                         return sum(FOOTER_MARK in m.text for m in slack.posted()) >= expected
 
                     with contextlib.suppress(TimeoutError):
                         await slack.wait_for(done, args.timeout)
-                cpu_after = psutil.Process(bot.pid).cpu_times()
-                results.cpu_seconds = (cpu_after.user + cpu_after.system) - (
-                    cpu_before.user + cpu_before.system
-                )
+                results.cpu_seconds = cpu_seconds(pids) - cpu_before
                 stop.set()
                 await sampler
                 for chat in results.chats:
@@ -261,9 +279,11 @@ async def run(args: argparse.Namespace) -> Results:
                     if call.method != "response_url":
                         results.calls[call.method] = results.calls.get(call.method, 0) + 1
             finally:
-                if bot.returncode is None:
-                    bot.send_signal(signal.SIGINT)
-                await bot.wait()
+                for bot in bots:
+                    if bot.returncode is None:
+                        bot.send_signal(signal.SIGINT)
+                for bot in bots:
+                    await bot.wait()
     finally:
         openrouter.terminate()
         await openrouter.wait()
@@ -289,8 +309,8 @@ def report(args: argparse.Namespace, r: Results) -> None:
          "edits (chat.update, appends, stops) of one message < 0.95 s apart"),
         ("Slack calls per chat", " ".join(f"{n / max(1, len(r.chats)):.1f}" for n in r.calls.values()),
          ", ".join(r.calls)),
-        ("peak RSS of the bot process", f"{r.peak_rss / 2**20:.0f} MiB", ""),
-        ("CPU time of the bot process per chat", f"{r.cpu_seconds / max(1, len(r.chats)) * 1000:.1f} ms",
+        ("peak RSS of the (largest) bot process", f"{r.peak_rss / 2**20:.0f} MiB", ""),
+        ("CPU time of the bot process(es) per chat", f"{r.cpu_seconds / max(1, len(r.chats)) * 1000:.1f} ms",
          f"peak {max(r.cpu or [0]):.0f} % of one CPU; {os.cpu_count()} CPUs on this machine"),
     ]  # fmt: skip
     width = max(len(name) for name, _, _ in rows)
@@ -298,7 +318,8 @@ def report(args: argparse.Namespace, r: Results) -> None:
     target = (
         "the reference responder (no framework, no database)"
         if args.reference
-        else f"one `routerbot slack` ({'PostgreSQL' if args.database_url else 'SQLite'}, "
+        else f"{'one' if args.workers == 1 else args.workers} `routerbot slack` "
+        f"({'PostgreSQL' if args.database_url else 'SQLite'}, "
         f"SLACK_STREAMING={args.streaming})"
     )
     print(f"\nSlack load: {len(r.chats)} concurrent /chat at {target}\n")
@@ -317,6 +338,12 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=60.0)
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
     parser.add_argument("--profile", default=None, help="run the bot under cProfile, to PATH")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="bot processes on one database, chats spread over them (use PostgreSQL)",
+    )
     parser.add_argument(
         "--streaming",
         choices=("auto", "update"),
