@@ -56,7 +56,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.format import SLACK_MESSAGE_LIMIT, close_open_fence, reopen_fence
 from bot.slack_app.errors import error_code
-from bot.slack_app.streaming import EDIT_INTERVAL, EMPTY_ANSWER, AnswerStream, UpdateBudget
+from bot.slack_app.streaming import (
+    EDIT_INTERVAL,
+    EMPTY_ANSWER,
+    AnswerStream,
+    Flusher,
+    UpdateBudget,
+)
 from bot.slack_app.text import escape
 
 log = logging.getLogger(__name__)
@@ -221,9 +227,7 @@ class NativeAnswerStream:
         self._fallback: AnswerStream | None = None
         self._refused = False
         self._interim_off = False
-        self._dirty = asyncio.Event()
-        self._closing = asyncio.Event()
-        self._flusher: asyncio.Task[None] | None = None
+        self._flusher = Flusher(clock)
         self._next_try = 0.0
 
     # -- what the caller sees -----------------------------------------------------------------
@@ -273,7 +277,7 @@ class NativeAnswerStream:
             )
             self._header_ts = str(response["ts"])
             self._header_at = self.clock()
-        self._flusher = asyncio.create_task(self._flush_loop(), name="slack-native-stream")
+        self._flusher.start(self._flush_loop(), "slack-native-stream")
         return self.root_ts
 
     def append(self, delta: str) -> None:
@@ -283,10 +287,10 @@ class NativeAnswerStream:
             self._fallback.append(delta)
             return
         self._chunks.append(delta)
-        self._dirty.set()
+        self._flusher.poke()
 
     async def finish(self, answer: str, footer: str, notices: tuple[str, ...] = ()) -> None:
-        await self._stop_flusher()
+        await self._flusher.stop()
         if await self._handed_over():
             assert self._fallback is not None
             await self._fallback.finish(answer, footer, notices)
@@ -298,7 +302,7 @@ class NativeAnswerStream:
 
     async def fail(self, sentence: str) -> None:
         """The chat failed: the partial text (if any) stays, followed by the reason."""
-        await self._stop_flusher()
+        await self._flusher.stop()
         if await self._handed_over():
             assert self._fallback is not None
             await self._fallback.fail(sentence)
@@ -310,7 +314,7 @@ class NativeAnswerStream:
     async def abort(self) -> None:
         """Stop the flusher without a final text (the caller is going away); an open stream is
         stopped as it stands, best-effort."""
-        await self._stop_flusher()
+        await self._flusher.stop()
         if self._fallback is not None:
             await self._fallback.abort()
             return
@@ -321,37 +325,22 @@ class NativeAnswerStream:
 
     # -- flushing -----------------------------------------------------------------------------
 
-    async def _stop_flusher(self) -> None:
-        self._closing.set()
-        self._dirty.set()
-        if self._flusher is not None:
-            # Not cancelled: a call in flight must land before the final one, never after.
-            await self._flusher
-            self._flusher = None
+    def _due(self) -> float:
+        part = self._open_part()
+        if part is None:
+            return self._next_try
+        return max(self._next_try, part.touched_at + self.interval)
 
     async def _flush_loop(self) -> None:
-        while True:
-            await self._dirty.wait()
-            if self._closing.is_set():
-                return
-            part = self._open_part()
-            ready = self._next_try
-            if part is not None:
-                ready = max(ready, part.touched_at + self.interval)
-            wait = ready - self.clock()
-            if wait > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._closing.wait(), wait)
-            if self._closing.is_set():
-                return
+        while await self._flusher.next_round(self._due):
             steps = self._interim_steps()
             if not steps:
-                self._dirty.clear()
+                self._flusher.settle()
                 continue
             if self.budget is not None and not self.budget.allow(self.team_id):
                 self._next_try = self.clock() + self.interval
                 continue
-            self._dirty.clear()
+            self._flusher.settle()
             try:
                 done = await self._run(steps)
             except _Refused:
@@ -368,10 +357,10 @@ class NativeAnswerStream:
                     self._interim_off = True  # not worth repeating; the final call will tell
                     return
                 self._next_try = self.clock() + self.interval
-                self._dirty.set()
+                self._flusher.poke()
                 continue
             if not done:
-                self._dirty.set()  # the rest goes out with the next call
+                self._flusher.poke()  # the rest goes out with the next call
 
     def _interim_steps(self) -> list[_Step]:
         if self._interim_off:

@@ -19,8 +19,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -69,6 +70,50 @@ class UpdateBudget:
         return True
 
 
+class Flusher:
+    """The background task both Slack renderers send interim text with.
+
+    ``poke`` says text arrived; the task's loop waits in :meth:`next_round` for text and then
+    until its next call is due, returning False once the answer closes. ``stop`` closes it and
+    waits: a call in flight must land before the final one, never after, so it is not
+    cancelled.
+    """
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self._dirty = asyncio.Event()
+        self._closing = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self, loop: Coroutine[Any, Any, None], name: str) -> None:
+        self._task = asyncio.create_task(loop, name=name)
+
+    def poke(self) -> None:
+        self._dirty.set()
+
+    def settle(self) -> None:
+        """Everything there is has been sent (or is about to be): wait for new text."""
+        self._dirty.clear()
+
+    async def next_round(self, due: Callable[[], float]) -> bool:
+        """Wait for text, then until ``due()`` (a ``clock`` time); False once closed."""
+        await self._dirty.wait()
+        if self._closing.is_set():
+            return False
+        wait = due() - self.clock()
+        if wait > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), wait)
+        return not self._closing.is_set()
+
+    async def stop(self) -> None:
+        self._closing.set()
+        self._dirty.set()  # wakes a loop still waiting for its first text
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+
 @dataclass(slots=True)
 class _Message:
     ts: str
@@ -106,9 +151,7 @@ class AnswerStream:
         self._limit = limit - len(self._prefix)
         self._chunks: list[str] = []
         self._messages: list[_Message] = []
-        self._dirty = asyncio.Event()
-        self._closing = asyncio.Event()
-        self._flusher: asyncio.Task[None] | None = None
+        self._flusher = Flusher(clock)
         self._next_try = 0.0
 
     @property
@@ -127,19 +170,19 @@ class AnswerStream:
     async def open(self, placeholder: str = THINKING) -> str:
         """Post the first message; raises ``SlackApiError`` when Slack refuses it."""
         await self._post(self._prefix + placeholder)
-        self._flusher = asyncio.create_task(self._flush_loop(), name="slack-stream-flush")
+        self._flusher.start(self._flush_loop(), "slack-stream-flush")
         return self._messages[0].ts
 
     def adopt(self, ts: str, text: str, posted_at: float) -> None:
         """Continue in a message already posted (showing ``text``) instead of posting one: the
         native stream hands its question message over when the workspace cannot stream."""
         self._messages.append(_Message(ts, text, posted_at))
-        self._flusher = asyncio.create_task(self._flush_loop(), name="slack-stream-flush")
+        self._flusher.start(self._flush_loop(), "slack-stream-flush")
 
     def append(self, delta: str) -> None:
         if delta:
             self._chunks.append(delta)
-            self._dirty.set()
+            self._flusher.poke()
 
     async def finish(self, answer: str, footer: str, notices: tuple[str, ...] = ()) -> None:
         body = escape(answer) if answer.strip() else EMPTY_ANSWER
@@ -155,12 +198,12 @@ class AnswerStream:
 
     async def abort(self) -> None:
         """Stop the flusher without a final edit (the caller is going away)."""
-        await self._stop_flusher()
+        await self._flusher.stop()
 
     # -- internals ----------------------------------------------------------------------------
 
     async def _close(self, parts: list[str]) -> None:
-        await self._stop_flusher()
+        await self._flusher.stop()
         await self._apply(parts, final=True)
         # A streamed answer may have spilled into more parts than the final split needs.
         for extra in self._messages[len(parts) :]:
@@ -168,30 +211,15 @@ class AnswerStream:
                 await self.client.chat_delete(channel=self.channel, ts=extra.ts)
         del self._messages[len(parts) :]
 
-    async def _stop_flusher(self) -> None:
-        self._closing.set()
-        self._dirty.set()  # wakes a flusher still waiting for its first text
-        if self._flusher is not None:
-            # Not cancelled: an edit in flight must land before the final one, never after.
-            await self._flusher
-            self._flusher = None
+    def _due(self) -> float:
+        return max(self._messages[-1].touched_at + self.interval, self._next_try)
 
     async def _flush_loop(self) -> None:
-        while True:
-            await self._dirty.wait()
-            if self._closing.is_set():
-                return
-            last = self._messages[-1]
-            wait = max(last.touched_at + self.interval, self._next_try) - self.clock()
-            if wait > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._closing.wait(), wait)
-            if self._closing.is_set():
-                return
+        while await self._flusher.next_round(self._due):
             if self.budget is not None and not self.budget.allow(self.team_id):
                 self._next_try = self.clock() + self.interval
                 continue
-            self._dirty.clear()
+            self._flusher.settle()
             try:
                 await self._apply(self._interim_parts(), final=False)
             except Exception as exc:
