@@ -4,8 +4,8 @@ Every function is scoped by ``workspace_id`` (the internal primary key) so one t
 sees another's rows; the single exception is ``rotate_keys``, an operator action.
 """
 
+from storage.records import WORKSPACE_BUDGET, NewModel, UsageSummary, UsageTotals
 from storage.stores.allowlist import (
-    NewModel,
     add_model,
     add_models_bulk,
     get_model,
@@ -13,7 +13,6 @@ from storage.stores.allowlist import (
     remove_model,
 )
 from storage.stores.budgets import (
-    WORKSPACE_BUDGET,
     add_reservation,
     claim_notice,
     clear_budget,
@@ -38,11 +37,9 @@ from storage.stores.conversations import (
     get_messages,
     start_conversation,
 )
-from storage.stores.keys import delete_key, get_key, rotate_keys, set_key
+from storage.stores.keys import delete_key, get_key, list_keys, rotate_keys, set_key
 from storage.stores.rollups import rebuild_rollups, spent_since
 from storage.stores.usage import (
-    UsageSummary,
-    UsageTotals,
     find_usage_by_generation,
     list_usage,
     record_usage,
@@ -89,6 +86,7 @@ __all__ = [
     "get_workspace_by_id",
     "has_budgets",
     "list_budgets",
+    "list_keys",
     "list_models",
     "list_usage",
     "lock_budgets",

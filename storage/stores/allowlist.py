@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage.models import AllowedModel, Workspace, utcnow
+from storage.records import NewModel
 from storage.stores._sql import upsert_insert
-
-
-@dataclass(frozen=True, slots=True)
-class NewModel:
-    """One model to seed into an allowlist (prices in nano-USD per 1M tokens)."""
-
-    provider: str
-    model_id: str
-    input_nano_per_1m: int | None
-    output_nano_per_1m: int | None
-    cached_input_nano_per_1m: int | None
-    added_by: str | None = None
 
 
 async def list_models(session: AsyncSession, *, workspace_id: int) -> list[AllowedModel]:

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage.models import Budget, BudgetReservation, UsageDaily, utcnow
+from storage.records import WORKSPACE_BUDGET
 from storage.stores._sql import naive_utc, upsert_insert
 from storage.stores.rollups import DIM_CHANNEL, WORKSPACE_SCOPE
 
@@ -52,8 +53,6 @@ __all__ = [
     "spend_by_channel",
 ]
 
-#: The ``channel_id`` of a workspace-wide budget.
-WORKSPACE_BUDGET = ""
 
 #: First key of the two-key PostgreSQL advisory lock (the second is the workspace id); fixed
 #: so every routerbot process contends for the same lock. ``int.from_bytes(b"rbBG")``.

@@ -44,6 +44,16 @@ async def get_key(session: AsyncSession, *, workspace_id: int, provider: str) ->
     return result.first()
 
 
+async def list_keys(session: AsyncSession, *, workspace_id: int) -> list[ProviderKey]:
+    """Every key of a workspace, by provider name."""
+    result = await session.scalars(
+        select(ProviderKey)
+        .where(col(ProviderKey.workspace_id) == workspace_id)
+        .order_by(col(ProviderKey.provider))
+    )
+    return list(result.all())
+
+
 async def delete_key(session: AsyncSession, *, workspace_id: int, provider: str) -> bool:
     removed = await session.scalars(
         delete(ProviderKey)

@@ -8,7 +8,7 @@ whatever the ledger's size, and the result still equals the exact sum of the led
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage.models import UsageRecord
+from storage.records import UsageSummary, UsageTotals
 from storage.stores._sql import naive_utc
 from storage.stores.rollups import (
     DIM_CHANNEL,
@@ -25,36 +26,6 @@ from storage.stores.rollups import (
     add_to_rollups,
     rollup_groups,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class UsageTotals:
-    """Aggregates over some usage rows. Money in nano-USD.
-
-    ``chats`` counts rows whose outcome is not ``error``; ``failed`` counts ``error`` rows.
-    ``cost_nano`` is the exact sum of the known costs; ``computed_cost_chats`` of those were
-    priced from the pricing table (shown as ≈), ``unknown_cost_chats`` non-failed chats have
-    no cost at all (a failed chat costs nothing, so it is never "unknown").
-    """
-
-    cost_nano: int
-    chats: int
-    failed: int
-    prompt_tokens: int
-    cached_tokens: int
-    completion_tokens: int
-    computed_cost_chats: int
-    unknown_cost_chats: int
-
-
-@dataclass(frozen=True, slots=True)
-class UsageSummary:
-    """Totals, then breakdowns sorted by cost (highest first), then key."""
-
-    totals: UsageTotals
-    by_model: list[tuple[str, UsageTotals]]
-    by_user: list[tuple[str, UsageTotals]]
-    by_channel: list[tuple[str, UsageTotals]]
 
 
 async def record_usage(session: AsyncSession, *, record: UsageRecord) -> UsageRecord:

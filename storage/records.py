@@ -1,0 +1,178 @@
+"""Plain frozen records that storage hands out and takes in: never ORM rows.
+
+These are the vocabulary of the core's storage ports (``bot.core.ports``). They live here, not
+in the core, because storage must not import ``bot``; the core re-exports them with its ports.
+Money is integer nano-USD, prices nano-USD per 1M tokens, times naive UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+#: The ``channel_id`` of a workspace-wide budget.
+WORKSPACE_BUDGET = ""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceRow:
+    id: int
+    platform: str
+    external_id: str
+    name: str | None
+    default_model: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewModel:
+    """One model to put on an allowlist (prices in nano-USD per 1M tokens)."""
+
+    provider: str
+    model_id: str
+    input_nano_per_1m: int | None
+    output_nano_per_1m: int | None
+    cached_input_nano_per_1m: int | None
+    added_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AllowedModelRow:
+    """A model on a workspace's allowlist, with the prices stored for it."""
+
+    provider: str
+    model_id: str
+    input_nano_per_1m: int | None
+    output_nano_per_1m: int | None
+    cached_input_nano_per_1m: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    """A workspace's provider key: Fernet ciphertext and a mask, never the key itself."""
+
+    provider: str
+    ciphertext: bytes
+    masked: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRef:
+    """A conversation: a /chat and its follow-ups, which keep its model."""
+
+    id: int
+    provider: str
+    model: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    role: str
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class UsageEntry:
+    """One ledger row to write: a chat, whatever its outcome."""
+
+    workspace_id: int
+    channel_id: str
+    user_id: str
+    provider: str
+    model_requested: str
+    model_served: str | None
+    prompt_tokens: int
+    cached_tokens: int
+    completion_tokens: int
+    reasoning_tokens: int
+    cost_nano: int | None
+    cost_source: str
+    generation_id: str | None
+    latency_ms: int
+    outcome: str
+    error_kind: str | None
+    conversation_id: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UsageTotals:
+    """Aggregates over some usage rows. Money in nano-USD.
+
+    ``chats`` counts rows whose outcome is not ``error``; ``failed`` counts ``error`` rows.
+    ``cost_nano`` is the exact sum of the known costs; ``computed_cost_chats`` of those were
+    priced from the pricing table (shown as ≈), ``unknown_cost_chats`` non-failed chats have
+    no cost at all (a failed chat costs nothing, so it is never "unknown").
+    """
+
+    cost_nano: int
+    chats: int
+    failed: int
+    prompt_tokens: int
+    cached_tokens: int
+    completion_tokens: int
+    computed_cost_chats: int
+    unknown_cost_chats: int
+
+
+@dataclass(frozen=True, slots=True)
+class UsageSummary:
+    """Totals, then breakdowns sorted by cost (highest first), then key."""
+
+    totals: UsageTotals
+    by_model: list[tuple[str, UsageTotals]]
+    by_user: list[tuple[str, UsageTotals]]
+    by_channel: list[tuple[str, UsageTotals]]
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetRow:
+    """A monthly limit: the workspace's (``channel_id == WORKSPACE_BUDGET``) or a channel's."""
+
+    id: int
+    channel_id: str
+    limit_nano: int
+    notified_month: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSpend:
+    """This month's known spend and live holds, per channel (one read for every limit)."""
+
+    spent: dict[str, int]
+    held: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerRow:
+    """An answer another process was streaming, claimed to be finished by this one."""
+
+    id: int
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class SlackInstallationRecord:
+    """A Slack workspace that installed the app; tokens are Fernet ciphertext."""
+
+    client_id: str
+    app_id: str | None
+    enterprise_id: str
+    enterprise_name: str | None
+    team_id: str
+    team_name: str | None
+    is_enterprise_install: bool
+    bot_id: str | None
+    bot_user_id: str | None
+    bot_scopes: str
+    bot_token: bytes
+    bot_refresh_token: bytes | None
+    bot_token_expires_at: datetime | None
+    installer_user_id: str | None
+    installed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerRow(UsageEntry):
+    """A ledger row as stored, with its id (exports, reconciliation)."""
+
+    id: int

@@ -1,0 +1,164 @@
+"""``SqlStore``: the core's storage ports (``bot.core.ports.Store``) over SQLAlchemy.
+
+``transaction()`` opens one session in one transaction and hands out the repositories of
+``storage.sql_repos`` plus the process-level ones here (event claims, the answers-in-flight
+journal, Slack installations), all sharing that session. Whatever the block raises rolls the
+transaction back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import fields
+from datetime import datetime
+from functools import cached_property
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage import events, inflight, installations
+from storage.db import Database, is_database_outage, is_transient
+from storage.models import SlackInstallation, utcnow
+from storage.records import AnswerRow, SlackInstallationRecord
+from storage.sql_repos import (
+    SessionRepo,
+    SqlAllowlist,
+    SqlBudgets,
+    SqlConversations,
+    SqlKeys,
+    SqlUsage,
+    SqlWorkspaces,
+)
+
+__all__ = ["SqlStore", "SqlUnitOfWork"]
+
+
+class SqlEvents(SessionRepo):
+    async def claim(self, platform: str, event_key: str) -> bool:
+        return await events.claim_event(self.session, platform=platform, event_key=event_key)
+
+    async def prune(self, older_than: datetime) -> int:
+        return await events.prune_events(self.session, older_than=older_than)
+
+
+class SqlAnswers(SessionRepo):
+    async def record(
+        self, *, platform: str, owner: str, targets: Sequence[str], now: datetime
+    ) -> list[int]:
+        return await inflight.record_answers(
+            self.session, platform=platform, owner=owner, targets=targets, now=now
+        )
+
+    async def delete(self, ids: Sequence[int]) -> None:
+        await inflight.delete_answers(self.session, ids=ids)
+
+    async def heartbeat(self, owner: str, now: datetime) -> None:
+        await inflight.heartbeat(self.session, owner=owner, now=now)
+
+    async def claim_orphans(
+        self, *, platform: str, owner: str, stale_before: datetime, now: datetime
+    ) -> list[AnswerRow]:
+        rows = await inflight.claim_orphans(
+            self.session, platform=platform, owner=owner, stale_before=stale_before, now=now
+        )
+        return [AnswerRow(row.id, row.target) for row in rows if row.id is not None]
+
+
+def _installation(row: SlackInstallation) -> SlackInstallationRecord:
+    return SlackInstallationRecord(**row.model_dump(exclude={"id"}))
+
+
+class SqlInstallations(SessionRepo):
+    async def save(self, record: SlackInstallationRecord) -> None:
+        row = SlackInstallation(**{f.name: getattr(record, f.name) for f in fields(record)})
+        await installations.save_installation(self.session, installation=row)
+
+    async def find(
+        self, *, client_id: str, enterprise_id: str | None, team_id: str | None
+    ) -> SlackInstallationRecord | None:
+        row = await installations.find_installation(
+            self.session, client_id=client_id, enterprise_id=enterprise_id, team_id=team_id
+        )
+        return _installation(row) if row is not None else None
+
+    async def delete(
+        self, *, client_id: str, enterprise_id: str | None, team_id: str | None
+    ) -> None:
+        await installations.delete_installation(
+            self.session, client_id=client_id, enterprise_id=enterprise_id, team_id=team_id
+        )
+
+    async def issue_state(self, state: str, expire_at: datetime) -> None:
+        await installations.issue_oauth_state(self.session, state=state, expire_at=expire_at)
+
+    async def consume_state(self, state: str) -> bool:
+        return await installations.consume_oauth_state(self.session, state=state, now=utcnow())
+
+
+class SqlUnitOfWork:
+    """The repositories of one transaction. Built lazily: a chat's read touches three."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @cached_property
+    def workspaces(self) -> SqlWorkspaces:
+        return SqlWorkspaces(self.session)
+
+    @cached_property
+    def allowlist(self) -> SqlAllowlist:
+        return SqlAllowlist(self.session)
+
+    @cached_property
+    def keys(self) -> SqlKeys:
+        return SqlKeys(self.session)
+
+    @cached_property
+    def conversations(self) -> SqlConversations:
+        return SqlConversations(self.session)
+
+    @cached_property
+    def usage(self) -> SqlUsage:
+        return SqlUsage(self.session)
+
+    @cached_property
+    def budgets(self) -> SqlBudgets:
+        return SqlBudgets(self.session)
+
+    @cached_property
+    def events(self) -> SqlEvents:
+        return SqlEvents(self.session)
+
+    @cached_property
+    def answers(self) -> SqlAnswers:
+        return SqlAnswers(self.session)
+
+    @cached_property
+    def installations(self) -> SqlInstallations:
+        return SqlInstallations(self.session)
+
+
+class SqlStore:
+    """One :class:`~storage.db.Database` as the core's ``Store``."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[SqlUnitOfWork]:
+        async with self.db.session() as session:
+            yield SqlUnitOfWork(session)
+
+    async def ping(self) -> None:
+        async with self.db.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    def is_transient(self, exc: BaseException) -> bool:
+        return is_transient(exc)
+
+    def is_outage(self, exc: BaseException) -> bool:
+        return is_database_outage(exc)
+
+    async def close(self) -> None:
+        await self.db.dispose()
