@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -135,8 +135,10 @@ class ProviderAdapter(Protocol):
     #: Short provider name as used in settings and storage: ``openrouter``, ``fireworks``.
     name: str
 
-    def stream_chat(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        """Yield ``TextDelta`` events, then exactly one ``StreamFinished`` or ``StreamFailed``."""
+    def stream_chat(self, request: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
+        """Yield ``TextDelta`` events, then exactly one ``StreamFinished`` or ``StreamFailed``.
+
+        Closing the generator early closes the provider's stream at once."""
         ...
 
     async def lookup_model(self, model_id: str, api_key: SecretStr | None) -> ModelInfo | None:

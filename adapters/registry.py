@@ -8,7 +8,7 @@ from adapters.base import ProviderAdapter
 from adapters.fireworks import FireworksAdapter
 from adapters.openrouter import OpenRouterAdapter
 
-__all__ = ["build_adapters", "provider_for_model"]
+__all__ = ["build_adapters", "provider_for_key", "provider_for_model"]
 
 _OPENROUTER_HOST = "openrouter.ai"
 
@@ -41,3 +41,8 @@ def build_adapters(
 def provider_for_model(model_id: str) -> str:
     """``fireworks`` for ``accounts/...`` ids, otherwise ``openrouter``."""
     return "fireworks" if model_id.startswith("accounts/") else "openrouter"
+
+
+def provider_for_key(key: str) -> str:
+    """``fireworks`` for ``fw_…`` keys, otherwise ``openrouter``."""
+    return "fireworks" if key.startswith("fw_") else "openrouter"

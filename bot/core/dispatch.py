@@ -1,24 +1,25 @@
-"""Runs parsed commands against the ProviderService and renders neutral replies.
+"""The one entry point of the core: every command and every follow-up from every front-end.
 
-Every failure becomes one short sentence: usage errors, permissions, provider errors, and, for
-anything unexpected, a generic sentence (the traceback goes to the log, never to chat).
+Text or a parsed command goes in, neutral replies come out. Every failure becomes one short
+sentence: usage errors, permissions, provider errors, and, for anything unexpected, a generic
+sentence (the traceback goes to the log, never to chat).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
 
 from adapters.errors import ProviderError
+from bot.core import allowlist, keys, permissions
 from bot.core import commands as c
-from bot.core.budgets import BudgetState, render_budget_states
 from bot.core.errors import UserFacingError
-from bot.core.format import format_price, format_usd
-from bot.core.pricing import nano_to_usd
+from bot.core.messages import provider_sentence
+from bot.core.ports import ConversationRef, is_database_outage
 from bot.core.replies import ErrorReply, Invocation, KeyPromptReply, Reply, TextReply
-from bot.core.service import PROVIDER_NAMES, CostReport, KeyStatus, ProviderService
-from storage.db import is_database_outage
-from storage.stores import UsageTotals
+from bot.core.service import ProviderService
+from bot.core.spend import texts as spend_texts
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +36,11 @@ def failure_sentence(exc: BaseException | None) -> str:
     return DATABASE_UNAVAILABLE if exc is not None and is_database_outage(exc) else INTERNAL_ERROR
 
 
-class Dispatcher:
-    """The one entry point front-ends call: text or a command in, replies out."""
+def _is_private(command: c.Command) -> bool:
+    return not isinstance(command, c.Chat | c.ModelsList | c.ModelsRecommended | c.Costs)
 
+
+class Dispatcher:
     def __init__(self, service: ProviderService) -> None:
         self.service = service
 
@@ -47,20 +50,59 @@ class Dispatcher:
         except UserFacingError as exc:
             yield ErrorReply(exc.message, private=True)
             return
-        async for reply in self.run(ctx, command):
-            yield reply
+        async with aclosing(self.run(ctx, command)) as replies:
+            async for reply in replies:
+                yield reply
 
     async def run(
         self, ctx: Invocation, command: c.Command, *, anchors: Sequence[str] = ()
     ) -> AsyncIterator[Reply]:
-        """Run ``command``; ``anchors`` go to a chat (see :meth:`ProviderService.chat`)."""
-        try:
-            async for reply in self._run(ctx, command, anchors):
+        """Run ``command``; ``anchors`` go to a chat (see :meth:`Chats.chat`)."""
+        async with aclosing(self._guarded(self._run(ctx, command, anchors), command)) as replies:
+            async for reply in replies:
                 yield reply
+
+    async def find_conversation(self, ctx: Invocation, anchor: str) -> ConversationRef | None:
+        """The conversation that replies to platform message ``anchor`` continue, if any."""
+        return await self.service.chats.find_conversation(ctx, anchor)
+
+    async def conversation(self, ctx: Invocation, conversation_id: int) -> ConversationRef | None:
+        return await self.service.chats.conversation(ctx, conversation_id)
+
+    async def remember(self, ctx: Invocation, conversation_id: int, anchors: Sequence[str]) -> None:
+        """Replies to these platform messages (posted after the answer was recorded) continue
+        the conversation too."""
+        await self.service.chats.attach_anchors(ctx, conversation_id, anchors)
+
+    async def follow_up(
+        self,
+        ctx: Invocation,
+        conversation: ConversationRef | None,
+        text: str,
+        *,
+        anchors: Sequence[str] = (),
+    ) -> AsyncIterator[Reply]:
+        """Continue ``conversation`` (its model, its history) with ``text``; None starts one
+        with the default model. Same replies and guarantees as a ``/chat``."""
+        chat = c.Chat(prompt=text)
+        replies = self.service.chats.chat(ctx, text, conversation=conversation, anchors=anchors)
+        async with aclosing(self._guarded(replies, chat)) as guarded:
+            async for reply in guarded:
+                yield reply
+
+    async def _guarded(
+        self, replies: AsyncIterator[Reply], command: c.Command
+    ) -> AsyncIterator[Reply]:
+        try:
+            # aclosing: when the front-end closes this stream early, the chat below is
+            # closed at once too (and records itself), not whenever it is collected.
+            async with aclosing(replies):
+                async for reply in replies:
+                    yield reply
         except UserFacingError as exc:
             yield ErrorReply(exc.message, private=exc.private or _is_private(command))
         except ProviderError as exc:
-            yield ErrorReply(exc.user_message, private=_is_private(command))
+            yield ErrorReply(provider_sentence(exc), private=_is_private(command))
         except Exception as exc:
             log.exception("command %s failed", type(command).__name__)
             yield ErrorReply(failure_sentence(exc), private=True)
@@ -73,198 +115,48 @@ class Dispatcher:
             case c.Help():
                 yield TextReply(c.HELP_TEXT, private=True)
             case c.Chat(prompt=prompt, model=model):
-                async for reply in s.chat(ctx, prompt, model, anchors=anchors):
-                    yield reply
+                async with aclosing(s.chats.chat(ctx, prompt, model, anchors=anchors)) as chat:
+                    async for reply in chat:
+                        yield reply
             case c.ModelsList():
-                yield TextReply(await self._models_text(ctx))
+                yield TextReply(allowlist.models_text(await s.allowlist.list_models(ctx)))
             case c.ModelsRecommended():
-                yield TextReply(self._recommended_text())
+                yield TextReply(allowlist.recommended_text(s.allowlist.recommended_models()))
             case c.ModelsAdd(model_id=model_id):
-                entry = await s.add_model(ctx, model_id)
-                yield TextReply(
-                    f"Added `{entry.model_id}` ({format_price(entry.pricing.input_per_1m)} in / "
-                    f"{format_price(entry.pricing.output_per_1m)} out per 1M tokens).",
-                    private=True,
-                )
+                entry = await s.allowlist.add_model(ctx, model_id)
+                yield TextReply(allowlist.added_text(entry), private=True)
             case c.ModelsRemove(model_id=model_id):
-                was_default = await s.remove_model(ctx, model_id)
-                extra = (
-                    " It was the default; set a new one with /models default <id>."
-                    if was_default
-                    else ""
-                )
-                yield TextReply(f"Removed `{model_id}`.{extra}", private=True)
+                was_default = await s.allowlist.remove_model(ctx, model_id)
+                yield TextReply(allowlist.removed_text(model_id, was_default), private=True)
             case c.ModelsDefault(model_id=model_id):
-                await s.set_default_model(ctx, model_id)
+                await s.allowlist.set_default_model(ctx, model_id)
                 yield TextReply(f"`{model_id}` is now the default model.", private=True)
             case c.ApiKeyModal(provider=provider):
-                s.require_admin(ctx, "set the API key")
+                permissions.require_admin(s.settings, ctx, "set the API key")
                 yield KeyPromptReply(provider)
             case c.ApiKeySet(key=key, provider=provider):
-                status = await s.set_key(ctx, key, provider)
-                yield TextReply(
-                    f"Saved the {PROVIDER_NAMES.get(status.provider, status.provider)} key "
-                    f"{status.masked} for this workspace{_limit_text(status)}.",
-                    private=True,
-                )
+                status = await s.keys.set_key(ctx, key, provider)
+                yield TextReply(keys.saved_text(status), private=True)
             case c.ApiKeyStatus():
-                statuses = await s.key_status(ctx)
-                yield TextReply(_key_status_text(statuses), private=True)
+                yield TextReply(keys.status_text(await s.keys.key_status(ctx)), private=True)
             case c.ApiKeyClear(provider=provider):
-                cleared = await s.clear_key(ctx, provider)
-                text = (
-                    "Removed the "
-                    + " and ".join(PROVIDER_NAMES.get(p, p) for p in cleared)
-                    + " key from this workspace."
-                    if cleared
-                    else "There was no key to remove."
+                yield TextReply(
+                    keys.cleared_text(await s.keys.clear_key(ctx, provider)), private=True
                 )
-                yield TextReply(text, private=True)
             case c.Costs(period=period, scope=scope):
-                report = await s.costs(ctx, period, scope)
-                yield TextReply(render_costs(report, ctx), private=scope == "workspace")
+                report = await s.spend.costs(ctx, period, scope)
+                yield TextReply(spend_texts.render_costs(report, ctx), private=scope == "workspace")
             case c.BudgetShow():
-                overview = await s.budget_overview(ctx)
-                text = render_budget_states(
+                overview = await s.spend.budget_overview(ctx)
+                text = spend_texts.render_budget_states(
                     overview.states, now=overview.now, channel_id=overview.channel_id
                 )
                 yield TextReply(text, private=True)
             case c.BudgetSet(amount_usd=amount, channel=channel):
-                state = await s.set_budget(ctx, amount, channel=channel)
-                yield TextReply(_budget_set_text(state), private=True)
+                state = await s.spend.set_budget(ctx, amount, channel=channel)
+                yield TextReply(spend_texts.budget_set_text(state), private=True)
             case c.BudgetClear(channel=channel):
-                removed = await s.clear_budget(ctx, channel=channel)
-                where = "this channel" if channel else "the workspace"
-                text = (
-                    f"Removed the monthly budget of {where}."
-                    if removed
-                    else f"There was no monthly budget on {where} to remove."
+                removed = await s.spend.clear_budget(ctx, channel=channel)
+                yield TextReply(
+                    spend_texts.budget_cleared_text(removed, channel=channel), private=True
                 )
-                yield TextReply(text, private=True)
-
-    async def _models_text(self, ctx: Invocation) -> str:
-        entries = await self.service.list_models(ctx)
-        if not entries:
-            return (
-                "No models are allowed in this workspace yet; an admin can add one with "
-                "/models add <id> (see /models recommended)."
-            )
-        lines = ["Models allowed here (USD per 1M tokens, in / out):"]
-        for e in entries:
-            mark = " — default" if e.is_default else ""
-            lines.append(
-                f"• `{e.model_id}` {format_price(e.pricing.input_per_1m)} / "
-                f"{format_price(e.pricing.output_per_1m)}{mark}"
-            )
-        if not any(e.is_default for e in entries):
-            lines.append(
-                "No default model is set; an admin can pick one with /models default <id>."
-            )
-        return "\n".join(lines)
-
-    def _recommended_text(self) -> str:
-        models = self.service.recommended_models()
-        lines = ["Recommended models (USD per 1M tokens, in / out / cached in):"]
-        for m in models:
-            cached = (
-                f" / {format_price(m.pricing.cached_input_per_1m)}"
-                if m.pricing.cached_input_per_1m is not None
-                else ""
-            )
-            provider = (
-                ""
-                if m.provider == "openrouter"
-                else f" ({PROVIDER_NAMES.get(m.provider, m.provider)})"
-            )
-            lines.append(
-                f"• `{m.model_id}`{provider} {format_price(m.pricing.input_per_1m)} / "
-                f"{format_price(m.pricing.output_per_1m)}{cached}"
-            )
-        return "\n".join(lines)
-
-
-def _is_private(command: c.Command) -> bool:
-    return not isinstance(command, c.Chat | c.ModelsList | c.ModelsRecommended | c.Costs)
-
-
-def _limit_text(status: KeyStatus) -> str:
-    info = status.info
-    if info is None:
-        return ""
-    if info.limit is None:
-        return "; the key has no credit limit"
-    remaining = info.limit_remaining if info.limit_remaining is not None else info.limit
-    return f"; remaining limit {format_usd(remaining)} of {format_usd(info.limit)}"
-
-
-def _key_status_text(statuses: list[KeyStatus]) -> str:
-    if not statuses:
-        return "No API key is set for this workspace; set one with /apikey set <key>."
-    lines = []
-    for st in statuses:
-        name = PROVIDER_NAMES.get(st.provider, st.provider)
-        if st.problem:
-            lines.append(f"{name}: {st.masked} (could not check it: {st.problem})")
-        else:
-            lines.append(f"{name}: {st.masked}{_limit_text(st)}")
-    return "\n".join(lines)
-
-
-def _budget_set_text(state: BudgetState) -> str:
-    limit = format_usd(nano_to_usd(state.limit_nano))
-    spent = format_usd(nano_to_usd(state.spent_nano))
-    who = "This channel's" if state.scope == "channel" else "The workspace's"
-    return (
-        f"{who} monthly budget is now {limit}: {spent} spent so far in {state.month:%B %Y} "
-        f"({state.percent}%, calendar month, UTC). At 80 % the channel is told once; at 100 % "
-        "new chats are refused until the month turns or the limit rises."
-    )
-
-
-def _totals_line(t: UsageTotals) -> str:
-    cost = format_usd(nano_to_usd(t.cost_nano))
-    if t.computed_cost_chats:
-        cost = f"≈{cost}"
-    tokens = t.prompt_tokens + t.completion_tokens
-    chats = f"{t.chats:,} chat" + ("" if t.chats == 1 else "s")
-    extra = f", {t.unknown_cost_chats} of unknown cost" if t.unknown_cost_chats else ""
-    return f"{cost} · {chats}{extra} · {tokens:,} tokens"
-
-
-def render_costs(report: CostReport, ctx: Invocation, top: int = 10) -> str:
-    s = report.summary
-    where = "this channel" if report.scope == "channel" else "this workspace"
-    t = s.totals
-    budgets = (
-        render_budget_states(report.budgets, now=report.now, channel_id=None)
-        if report.scope == "workspace" and report.now is not None
-        else None
-    )
-    if t.chats == 0 and t.failed == 0:
-        empty = f"No spend in {where} for {report.window.label}."
-        return f"{empty}\n{budgets}" if budgets else empty
-    lines = [
-        f"Spend in {where} for {report.window.label}: {_totals_line(t)} "
-        f"({t.prompt_tokens:,} in / {t.completion_tokens:,} out)"
-    ]
-    if t.computed_cost_chats:
-        lines.append(
-            "≈ marks estimates computed from list prices where the provider reported none."
-        )
-    sections: list[tuple[str, list[tuple[str, UsageTotals]], bool]] = []
-    if report.scope == "workspace":
-        sections.append(("By channel", s.by_channel, False))
-    sections.append(("By model", s.by_model, False))
-    sections.append(("By user", s.by_user, True))
-    for title, rows, is_user in sections:
-        if not rows:
-            continue
-        lines.append(f"{title}:")
-        for key, totals in rows[:top]:
-            label = ctx.format_user(key) if is_user else f"`{key}`"
-            lines.append(f"• {label} {_totals_line(totals)}")
-        if len(rows) > top:
-            lines.append(f"• … and {len(rows) - top} more")
-    if budgets:
-        lines.append(budgets)
-    return "\n".join(lines)

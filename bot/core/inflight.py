@@ -27,9 +27,8 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from storage import inflight as store
-from storage.db import Database
-from storage.models import utcnow
+from bot.core.deps import utcnow
+from bot.core.ports import Store
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +45,7 @@ Finish = Callable[[dict[str, Any]], Awaitable[None]]
 class AnswerJournal:
     def __init__(
         self,
-        db: Database,
+        store: Store,
         *,
         platform: str,
         finish: Finish,
@@ -54,7 +53,7 @@ class AnswerJournal:
         stale: float = STALE_SECONDS,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self.db = db
+        self.store = store
         self.platform = platform
         self.finish = finish
         self.interval = interval
@@ -129,16 +128,15 @@ class AnswerJournal:
         deleting, self._to_delete = self._to_delete, []
         now = self.clock()
         try:
-            async with self.db.session() as session:
-                ids = await store.record_answers(
-                    session,
+            async with self.store.transaction() as tx:
+                ids = await tx.answers.record(
                     platform=self.platform,
                     owner=self.owner,
                     targets=[target for _, target in batch],
                     now=now,
                 )
-                await store.delete_answers(session, ids=deleting)
-                await store.heartbeat(session, owner=self.owner, now=now)
+                await tx.answers.delete(deleting)
+                await tx.answers.heartbeat(self.owner, now)
         except BaseException:
             # Try again next time, unless the answer ended meanwhile.
             for token, target in batch:
@@ -159,22 +157,20 @@ class AnswerJournal:
     async def sweep(self) -> int:
         """Finish the answers of processes that died; returns how many."""
         now = self.clock()
-        async with self.db.session() as session:
-            orphans = await store.claim_orphans(
-                session,
+        async with self.store.transaction() as tx:
+            claimed = await tx.answers.claim_orphans(
                 platform=self.platform,
                 owner=self.owner,
                 stale_before=now - timedelta(seconds=self.stale),
                 now=now,
             )
-            claimed = [(row.id, row.target) for row in orphans if row.id is not None]
-        for row_id, target in claimed:
+        for row_id, target in ((row.id, row.target) for row in claimed):
             try:
                 await self.finish(json.loads(target))
             except Exception:
                 log.warning("could not finish an interrupted answer", exc_info=True)
-            async with self.db.session() as session:
-                await store.delete_answers(session, ids=[row_id])
+            async with self.store.transaction() as tx:
+                await tx.answers.delete([row_id])
         if claimed:
             log.info("finished %d answer(s) interrupted by another process", len(claimed))
         return len(claimed)

@@ -1,0 +1,164 @@
+"""The allowlist: which models a workspace may use, their stored prices, its default model.
+
+Changes are admin-only (checked here); anyone may read it. Ids are looked up on their
+provider before they are stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from adapters.base import ModelPricing
+from adapters.registry import provider_for_model
+from bot.core import permissions
+from bot.core.deps import Deps
+from bot.core.errors import ModelNotAllowed, NotFound
+from bot.core.format import format_price
+from bot.core.keys import Keys
+from bot.core.ports import AllowedModelRow, NewModel
+from bot.core.pricing import RecommendedModel, nano_to_price, price_to_nano
+from bot.core.replies import Invocation
+from bot.core.workspaces import Workspaces
+
+PROVIDER_NAMES = {"openrouter": "OpenRouter", "fireworks": "Fireworks"}
+
+
+@dataclass(frozen=True, slots=True)
+class ModelEntry:
+    model_id: str
+    provider: str
+    pricing: ModelPricing
+    is_default: bool
+
+
+def pricing_of(row: AllowedModelRow) -> ModelPricing:
+    return ModelPricing(
+        input_per_1m=nano_to_price(row.input_nano_per_1m),
+        output_per_1m=nano_to_price(row.output_nano_per_1m),
+        cached_input_per_1m=nano_to_price(row.cached_input_nano_per_1m),
+    )
+
+
+class Allowlist:
+    def __init__(self, deps: Deps, workspaces: Workspaces, keys: Keys) -> None:
+        self.deps = deps
+        self.workspaces = workspaces
+        self.keys = keys
+
+    async def list_models(self, ctx: Invocation) -> list[ModelEntry]:
+        ws_id = await self.workspaces.id_of(ctx)
+        async with self.deps.store.transaction() as tx:
+            ws = await tx.workspaces.get(ws_id)
+            rows = await tx.allowlist.list(ws_id)
+        default = ws.default_model if ws else None
+        return [
+            ModelEntry(r.model_id, r.provider, pricing_of(r), r.model_id == default) for r in rows
+        ]
+
+    def recommended_models(self) -> list[RecommendedModel]:
+        return self.deps.model_settings.recommended()
+
+    async def add_model(self, ctx: Invocation, model_id: str) -> ModelEntry:
+        permissions.require_admin(self.deps.settings, ctx, "change the model allowlist")
+        ws_id = await self.workspaces.id_of(ctx)
+        provider = provider_for_model(model_id)
+        adapter = self.deps.adapter(provider)
+        key = await self.keys.resolve(ws_id, provider, required=False)
+        info = await adapter.lookup_model(model_id, key)
+        if info is None:
+            raise NotFound(
+                f"{PROVIDER_NAMES.get(provider, provider)} does not know the model "
+                f"`{model_id}`; check the id (e.g. on openrouter.ai/models)."
+            )
+        pricing = info.pricing
+        if pricing.input_per_1m is None or pricing.output_per_1m is None:
+            pricing = self.deps.model_settings.price(provider, model_id) or pricing
+        async with self.deps.store.transaction() as tx:
+            await tx.allowlist.add(
+                ws_id,
+                NewModel(
+                    provider=provider,
+                    model_id=model_id,
+                    input_nano_per_1m=price_to_nano(pricing.input_per_1m),
+                    output_nano_per_1m=price_to_nano(pricing.output_per_1m),
+                    cached_input_nano_per_1m=price_to_nano(pricing.cached_input_per_1m),
+                    added_by=ctx.user_id,
+                ),
+            )
+            ws = await tx.workspaces.get(ws_id)
+        is_default = ws is not None and ws.default_model == model_id
+        return ModelEntry(model_id, provider, pricing, is_default)
+
+    async def remove_model(self, ctx: Invocation, model_id: str) -> bool:
+        """Remove ``model_id``; returns True when it was the default (now cleared)."""
+        permissions.require_admin(self.deps.settings, ctx, "change the model allowlist")
+        ws_id = await self.workspaces.id_of(ctx)
+        async with self.deps.store.transaction() as tx:
+            ws = await tx.workspaces.get(ws_id)
+            was_default = ws is not None and ws.default_model == model_id
+            # The store clears the default in the same transaction when it was this model.
+            if not await tx.allowlist.remove(ws_id, model_id):
+                raise NotFound(f"`{model_id}` is not on this workspace's allowlist; see /models.")
+        return was_default
+
+    async def set_default_model(self, ctx: Invocation, model_id: str) -> None:
+        permissions.require_admin(self.deps.settings, ctx, "change the default model")
+        ws_id = await self.workspaces.id_of(ctx)
+        async with self.deps.store.transaction() as tx:
+            if await tx.allowlist.get(ws_id, model_id) is None:
+                raise ModelNotAllowed(
+                    f"`{model_id}` is not on this workspace's allowlist; add it first with "
+                    f"/models add {model_id}."
+                )
+            await tx.workspaces.set_default_model(ws_id, model_id)
+
+
+# -- texts ------------------------------------------------------------------------------------
+
+
+def models_text(entries: list[ModelEntry]) -> str:
+    if not entries:
+        return (
+            "No models are allowed in this workspace yet; an admin can add one with "
+            "/models add <id> (see /models recommended)."
+        )
+    lines = ["Models allowed here (USD per 1M tokens, in / out):"]
+    for e in entries:
+        mark = " — default" if e.is_default else ""
+        lines.append(
+            f"• `{e.model_id}` {format_price(e.pricing.input_per_1m)} / "
+            f"{format_price(e.pricing.output_per_1m)}{mark}"
+        )
+    if not any(e.is_default for e in entries):
+        lines.append("No default model is set; an admin can pick one with /models default <id>.")
+    return "\n".join(lines)
+
+
+def recommended_text(models: list[RecommendedModel]) -> str:
+    lines = ["Recommended models (USD per 1M tokens, in / out / cached in):"]
+    for m in models:
+        cached = (
+            f" / {format_price(m.pricing.cached_input_per_1m)}"
+            if m.pricing.cached_input_per_1m is not None
+            else ""
+        )
+        provider = (
+            "" if m.provider == "openrouter" else f" ({PROVIDER_NAMES.get(m.provider, m.provider)})"
+        )
+        lines.append(
+            f"• `{m.model_id}`{provider} {format_price(m.pricing.input_per_1m)} / "
+            f"{format_price(m.pricing.output_per_1m)}{cached}"
+        )
+    return "\n".join(lines)
+
+
+def added_text(entry: ModelEntry) -> str:
+    return (
+        f"Added `{entry.model_id}` ({format_price(entry.pricing.input_per_1m)} in / "
+        f"{format_price(entry.pricing.output_per_1m)} out per 1M tokens)."
+    )
+
+
+def removed_text(model_id: str, was_default: bool) -> str:
+    extra = " It was the default; set a new one with /models default <id>." if was_default else ""
+    return f"Removed `{model_id}`.{extra}"

@@ -1,0 +1,157 @@
+"""A chat on the ledger: its turn in the conversation and its usage row, in one transaction,
+written exactly once however often the database makes us try.
+
+The answer has been paid for by the time it is recorded, so a database that is briefly
+unreachable (a restart, a failover) must not lose its row: the transaction is tried again for
+up to ``WRITE_RETRY_SECONDS``. A retry after a commit whose acknowledgement was lost would
+write the row twice, so a retry first looks for the generation's row.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import stamina
+
+from adapters.base import StreamFailed, StreamFinished, Usage
+from bot.core.deps import Deps
+from bot.core.ports import AllowedModelRow, ConversationRef, UnitOfWork, UsageEntry
+from bot.core.pricing import ChatCost
+from bot.core.replies import Invocation
+
+log = logging.getLogger(__name__)
+
+#: How long a write that must not be lost keeps retrying a database that is briefly
+#: unreachable: longer than a PostgreSQL restart or a managed failover's switch.
+WRITE_RETRY_SECONDS = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """What a chat knows once it is under way: who asked what, of which model."""
+
+    ctx: Invocation
+    workspace_id: int
+    model: AllowedModelRow
+    prompt: str
+    conversation: ConversationRef | None
+    #: ``time.monotonic()`` when the chat began.
+    started: float
+    reservation: object | None
+    #: Platform messages continuing the conversation (the front-end may still add to them).
+    anchors: Sequence[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Ending:
+    """How a chat ended: its answer and outcome, and what it cost."""
+
+    answer: str
+    outcome: str
+    cost: ChatCost
+    usage: Usage | None = None
+    model_served: str | None = None
+    generation_id: str | None = None
+    error_kind: str | None = None
+
+    @classmethod
+    def of(
+        cls, final: StreamFinished | StreamFailed, answer: str, outcome: str, cost: ChatCost
+    ) -> Ending:
+        return cls(
+            answer,
+            outcome,
+            cost,
+            usage=final.usage,
+            model_served=final.model_served,
+            generation_id=final.generation_id,
+            error_kind=final.error.kind if isinstance(final, StreamFailed) else None,
+        )
+
+
+async def record(deps: Deps, turn: Turn, ending: Ending) -> tuple[int, Sequence[str]]:
+    """Write the turn and its usage row; release the budget hold. Returns the conversation id
+    and the budget notices this chat triggered."""
+    latency_ms = int((time.monotonic() - turn.started) * 1000)
+    conversation_id: int | None = None
+    async for attempt in stamina.retry_context(
+        on=deps.store.is_transient,
+        attempts=None,
+        timeout=WRITE_RETRY_SECONDS,
+        wait_initial=0.2,
+        wait_max=2.0,
+    ):
+        with attempt:
+            if attempt.num > 1:
+                log.warning("retrying the usage record of a chat (attempt %d)", attempt.num)
+            async with deps.store.transaction() as tx:
+                conversation_id = await _write(
+                    deps, tx, turn, ending, latency_ms=latency_ms, retry=attempt.num > 1
+                )
+    notices: Sequence[str] = ()
+    if deps.budgets is not None and turn.reservation is not None:
+        try:
+            notices = await deps.budgets.settle(turn.reservation, cost_nano=ending.cost.nano)
+        except Exception:
+            # The usage row is written and counts against the limits; the hold itself
+            # lapses at its expiry. The user still gets the answer.
+            log.warning("could not release a budget reservation", exc_info=True)
+    return conversation_id or 0, notices
+
+
+async def _write(
+    deps: Deps, tx: UnitOfWork, turn: Turn, ending: Ending, *, latency_ms: int, retry: bool
+) -> int | None:
+    ctx, ws_id, model = turn.ctx, turn.workspace_id, turn.model
+    conversation_id = turn.conversation.id if turn.conversation is not None else None
+    if retry and ending.generation_id is not None:
+        found, recorded_with = await tx.usage.conversation_of_generation(
+            ws_id, ending.generation_id
+        )
+        if found:
+            return recorded_with
+    if ending.outcome != "error":
+        messages = [("user", turn.prompt)]
+        if ending.answer:
+            messages.append(("assistant", ending.answer))
+        if conversation_id is None:
+            conversation_id = await tx.conversations.start(
+                ws_id,
+                channel_id=ctx.channel_id,
+                user_id=ctx.user_id,
+                provider=model.provider,
+                model=model.model_id,
+                messages=messages,
+                anchors=list(turn.anchors),
+            )
+        else:
+            await tx.conversations.append(
+                ws_id, conversation_id, messages=messages, anchors=list(turn.anchors)
+            )
+    usage = ending.usage
+    await tx.usage.record(
+        UsageEntry(
+            workspace_id=ws_id,
+            channel_id=ctx.channel_id,
+            user_id=ctx.user_id,
+            provider=model.provider,
+            model_requested=model.model_id,
+            model_served=ending.model_served,
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            cached_tokens=usage.cached_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            reasoning_tokens=usage.reasoning_tokens if usage else 0,
+            cost_nano=ending.cost.nano,
+            cost_source=ending.cost.source,
+            generation_id=ending.generation_id,
+            latency_ms=latency_ms,
+            outcome=ending.outcome,
+            error_kind=ending.error_kind,
+            conversation_id=conversation_id,
+            created_at=deps.clock(),
+        )
+    )
+    return conversation_id

@@ -1,0 +1,44 @@
+"""What every concern of the core shares: settings, the storage port, the vault, the provider
+adapters, the pricing file, the budget guard and the clock.
+
+One mutable holder, so that swapping the clock or the guard (tests turning the month) reaches
+every concern at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from adapters.base import ProviderAdapter
+from bot.config import Settings
+from bot.core.errors import UserFacingError
+from bot.core.ports import Store, Vault
+from bot.core.pricing import ModelSettings
+
+if TYPE_CHECKING:
+    from bot.core.spend.guard import BudgetGuard
+
+
+def utcnow() -> datetime:
+    """Naive UTC now: how the core and storage keep times."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass
+class Deps:
+    settings: Settings
+    store: Store
+    vault: Vault
+    adapters: Mapping[str, ProviderAdapter]
+    model_settings: ModelSettings
+    budgets: BudgetGuard | None = None
+    clock: Callable[[], datetime] = utcnow
+
+    def adapter(self, provider: str) -> ProviderAdapter:
+        adapter = self.adapters.get(provider)
+        if adapter is None:
+            raise UserFacingError(f"The provider `{provider}` is not configured on this server.")
+        return adapter

@@ -1,0 +1,1 @@
+"""Spend: what chats cost (``/costs``), the monthly limits (``/budget``), and their texts."""
