@@ -31,9 +31,9 @@ from bot.core.replies import (
 
 if TYPE_CHECKING:
     from bot.config import Settings
+    from bot.core.ports import ConversationRef
     from bot.core.pricing import ModelSettings
     from bot.runtime import Runtime
-    from storage.models import Conversation
 
 PROMPT = "routerbot> "
 
@@ -60,7 +60,7 @@ class Console:
             user_id=user,
             is_admin=True,
         )
-        self.conversation: Conversation | None = None
+        self.conversation: ConversationRef | None = None
 
     def write(self, text: str) -> None:
         self.out.write(text)
@@ -85,8 +85,8 @@ class Console:
         await self._render(self.runtime.dispatcher.run(self.ctx, command))
 
     async def _follow_up(self, text: str) -> None:
-        service = self.runtime.service
-        await self._render(service.chat(self.ctx, text, conversation=self.conversation))
+        dispatcher = self.runtime.dispatcher
+        await self._render(dispatcher.follow_up(self.ctx, self.conversation, text))
 
     async def _render(self, replies: object) -> None:
         streamed = False
@@ -109,7 +109,7 @@ class Console:
                     self.write(f"{notice}\n")
                 self.write(f"— {reply.footer}\n")
                 if reply.conversation_id:
-                    self.conversation = await self.runtime.service.find_conversation_by_id(
+                    self.conversation = await self.runtime.dispatcher.conversation(
                         self.ctx, reply.conversation_id
                     )
                 return False

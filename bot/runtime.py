@@ -1,4 +1,8 @@
-"""Assembles a running core from settings: database, key vault, adapters, ProviderService."""
+"""Assembles a running core from settings: database, key vault, adapters, ProviderService.
+
+The composition root: the one place in ``bot`` (with the operator commands) that builds the
+concrete storage; front-ends get the core's ports (``runtime.store``, ``runtime.vault``).
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,17 @@ from dataclasses import dataclass
 from adapters.base import ProviderAdapter
 from adapters.registry import build_adapters
 from bot.config import Settings
-from bot.core.budgets import DatabaseBudgetGuard
 from bot.core.dispatch import Dispatcher
 from bot.core.errors import ConfigurationError
+from bot.core.ports import Store, Vault
 from bot.core.pricing import ModelSettings
-from bot.core.service import BudgetGuard, ProviderService
-from storage.crypto import KeyVault, load_or_create_key_file
+from bot.core.service import ProviderService
+from bot.core.spend.guard import BudgetGuard, DatabaseBudgetGuard
+from storage import stores
+from storage.crypto import KeyVault, generate_key, load_or_create_key_file
 from storage.db import Database
-from storage.migrate import ensure_schema
+from storage.migrate import ensure_schema, upgrade
+from storage.sql_store import SqlStore
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +30,11 @@ log = logging.getLogger(__name__)
 @dataclass
 class Runtime:
     settings: Settings
+    #: The concrete database, for operator commands and tests; the core and the front-ends
+    #: go through ``store``.
     db: Database
-    vault: KeyVault
+    store: Store
+    vault: Vault
     adapters: dict[str, ProviderAdapter]
     service: ProviderService
     dispatcher: Dispatcher
@@ -32,7 +42,7 @@ class Runtime:
     async def aclose(self) -> None:
         for adapter in self.adapters.values():
             await adapter.aclose()
-        await self.db.dispose()
+        await self.store.close()
 
 
 def load_vault(settings: Settings, *, allow_generate: bool) -> tuple[KeyVault, str | None]:
@@ -58,9 +68,9 @@ def load_vault(settings: Settings, *, allow_generate: bool) -> tuple[KeyVault, s
     return KeyVault.from_config(key), warning
 
 
-def budget_guard(settings: Settings, db: Database) -> BudgetGuard:
+def budget_guard(settings: Settings, store: Store) -> BudgetGuard:
     """Spend limits enforced through the shared database (holds across worker processes)."""
-    return DatabaseBudgetGuard(db)
+    return DatabaseBudgetGuard(store)
 
 
 async def build_runtime(
@@ -74,6 +84,7 @@ async def build_runtime(
     vault, warning = load_vault(settings, allow_generate=allow_generated_key)
     db = Database(settings.database_url)
     await ensure_schema(db)
+    store = SqlStore(db)
     adapters = build_adapters(
         settings.openrouter_base_url,
         settings.fireworks_base_url,
@@ -82,10 +93,40 @@ async def build_runtime(
     )
     service = ProviderService(
         settings=settings,
-        db=db,
+        store=store,
         vault=vault,
         adapters=adapters,
         model_settings=model_settings,
-        budgets=budget_guard(settings, db),
+        budgets=budget_guard(settings, store),
     )
-    return Runtime(settings, db, vault, adapters, service, Dispatcher(service)), warning
+    runtime = Runtime(settings, db, store, vault, adapters, service, Dispatcher(service))
+    return runtime, warning
+
+
+async def open_store(settings: Settings) -> SqlStore:
+    """The database alone (operator reports), migrated."""
+    db = Database(settings.database_url)
+    await ensure_schema(db)
+    return SqlStore(db)
+
+
+async def upgrade_database(settings: Settings) -> None:
+    await upgrade(settings.database_url)
+
+
+def new_secret_key() -> str:
+    """A new Fernet key for ``ROUTERBOT_SECRET_KEY``."""
+    return generate_key()
+
+
+async def rotate_stored_keys(settings: Settings) -> int:
+    """Re-encrypt every stored key with the first ``ROUTERBOT_SECRET_KEY`` (an operator action
+    across all workspaces); returns how many were rewritten."""
+    vault, _ = load_vault(settings, allow_generate=False)
+    db = Database(settings.database_url)
+    try:
+        await ensure_schema(db)
+        async with db.session() as session:
+            return await stores.rotate_keys(session, vault=vault)
+    finally:
+        await db.dispose()

@@ -15,6 +15,7 @@ import discord
 
 from bot.config import Settings
 from bot.core import commands as c
+from bot.core import permissions
 from bot.core.dispatch import Dispatcher
 from bot.core.replies import ChatCompleted, Invocation
 from bot.core.service import ProviderService
@@ -26,27 +27,7 @@ from bot.discord_app.stream import InteractionSink, ReplySink
 
 log = logging.getLogger(__name__)
 
-#: What a non-admin is told they cannot do; the core checks again on its side.
-ADMIN_ACTIONS: dict[type, str] = {
-    c.ModelsAdd: "change the model allowlist",
-    c.ModelsRemove: "change the model allowlist",
-    c.ModelsDefault: "change the default model",
-    c.ApiKeySet: "set the API key",
-    c.ApiKeyModal: "set the API key",
-    c.ApiKeyStatus: "see the API key status",
-    c.ApiKeyClear: "clear the API key",
-    c.BudgetShow: "see or change budgets",
-    c.BudgetSet: "see or change budgets",
-    c.BudgetClear: "see or change budgets",
-}
-
 ALLOWLIST_CHANGES = (c.ModelsAdd, c.ModelsRemove, c.ModelsDefault)
-
-
-def admin_action(command: c.Command) -> str | None:
-    if isinstance(command, c.Costs):
-        return "see the workspace's spend" if command.scope == "workspace" else None
-    return ADMIN_ACTIONS.get(type(command))
 
 
 @dataclass
@@ -114,7 +95,7 @@ class Bridge:
         self, interaction: discord.Interaction, ctx: Invocation, command: c.Command
     ) -> bool:
         """Answer a non-admin at once (ephemeral); True when refused."""
-        action = admin_action(command)
+        action = permissions.admin_action(command)
         if action is None or self.service.is_admin(ctx):
             return False
         await say(
@@ -159,8 +140,8 @@ class Bridge:
         """Anchor every answer message so a reply to any part continues the conversation."""
         if not done.conversation_id:
             return
-        for message_id in message_ids:
-            try:
-                await self.service.attach_anchor(ctx, f"discord:{message_id}", done.conversation_id)
-            except Exception:
-                log.exception("could not anchor message %s", message_id)
+        anchors = [f"discord:{message_id}" for message_id in message_ids]
+        try:
+            await self.dispatcher.remember(ctx, done.conversation_id, anchors)
+        except Exception:
+            log.exception("could not anchor messages %s", message_ids)

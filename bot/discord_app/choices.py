@@ -12,8 +12,9 @@ from collections.abc import Callable
 
 from discord import app_commands
 
+from bot.core.allowlist import ModelEntry
 from bot.core.replies import Invocation
-from bot.core.service import ModelEntry, ProviderService
+from bot.core.service import ProviderService
 
 MAX_CHOICES = 25
 MAX_CHOICE_LENGTH = 100
@@ -40,7 +41,7 @@ class ModelChoices:
         now = self._clock()
         if cached is not None and cached[0] > now:
             return cached[1]
-        entries = await self._service.list_models(ctx)
+        entries = await self._service.allowlist.list_models(ctx)
         self._cache[ctx.workspace_id] = (now + self._ttl, entries)
         return entries
 

@@ -144,7 +144,7 @@ def build_client(
     inflight = None
     if runtime is not None:
         inflight = AnswersInFlight(
-            runtime.db,
+            runtime.store,
             runtime.vault,
             interval=settings.routerbot_answer_heartbeat_seconds,
             stale=settings.routerbot_answer_stale_seconds,

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator
 from functools import partial
 
 import discord
 
-from bot.core.dispatch import failure_sentence
-from bot.core.replies import ErrorReply, Invocation, Reply
 from bot.discord_app import context
 from bot.discord_app.bridge import Bridge
 from bot.discord_app.render import stream_answer
@@ -53,7 +50,7 @@ async def handle_message(bridge: Bridge, me: discord.ClientUser, message: discor
     if isinstance(resolved, discord.Message) and resolved.author.id != me.id:
         return
     ctx = context.from_message(message, bridge.settings)
-    conversation = await bridge.service.find_conversation(ctx, anchor(ref.message_id))
+    conversation = await bridge.dispatcher.find_conversation(ctx, anchor(ref.message_id))
     if conversation is None:
         return
     prompt = _strip_mention(message.content, me.id)
@@ -61,21 +58,10 @@ async def handle_message(bridge: Bridge, me: discord.ClientUser, message: discor
         await message.reply(UNREADABLE, allowed_mentions=NO_MENTIONS, mention_author=False)
         return
     sink = bridge.reply_sink(ReplySink(message), message.channel.id)
-    replies = _guarded(bridge.service.chat(ctx, prompt, conversation=conversation), ctx)
+    replies = bridge.dispatcher.follow_up(ctx, conversation, prompt)
     with bridge.answering():
         await stream_answer(
             replies, sink, interval=bridge.edit_interval, anchor=partial(bridge.remember, ctx)
         )
     # Not reached when cancelled (shutdown): then another process finishes the message.
     sink.end()
-
-
-async def _guarded(replies: AsyncIterator[Reply], ctx: Invocation) -> AsyncIterator[Reply]:
-    """The service is called directly here (the dispatcher has no follow-up command), so
-    this adds the dispatcher's guarantee: one sentence instead of an exception."""
-    try:
-        async for reply in replies:
-            yield reply
-    except Exception as exc:
-        log.exception("follow-up chat failed in workspace %s", ctx.workspace_id)
-        yield ErrorReply(failure_sentence(exc))

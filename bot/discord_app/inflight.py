@@ -30,9 +30,8 @@ from discord.webhook.async_ import async_context
 from pydantic import SecretStr
 
 from bot.core.inflight import INTERRUPTED, AnswerJournal
+from bot.core.ports import Store, Vault
 from bot.discord_app.stream import NO_MENTIONS, MessageSink
-from storage.crypto import KeyVault
-from storage.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +45,7 @@ Target = Callable[[list[int]], dict[str, Any] | None]
 
 
 def interaction_target(
-    vault: KeyVault, *, application_id: int, token: str, created_at: float
+    vault: Vault, *, application_id: int, token: str, created_at: float
 ) -> Target:
     """Targets for an answer in an interaction's response (message 0) and follow-ups; the
     token is encrypted once, when the answer is first recorded."""
@@ -136,10 +135,10 @@ class JournaledSink:
 class AnswersInFlight:
     """The Discord client's journal, and how it finishes the answers of a process that died."""
 
-    def __init__(self, db: Database, vault: KeyVault, *, interval: float, stale: float) -> None:
+    def __init__(self, store: Store, vault: Vault, *, interval: float, stale: float) -> None:
         self.vault = vault
         self.journal = AnswerJournal(
-            db, platform="discord", finish=self.finish, interval=interval, stale=stale
+            store, platform="discord", finish=self.finish, interval=interval, stale=stale
         )
         self._client: discord.Client | None = None
 

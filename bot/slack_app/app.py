@@ -33,9 +33,9 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import text
 
 from bot.config import Settings
+from bot.core import claims
 from bot.core.errors import ConfigurationError
 from bot.core.inflight import AnswerJournal
 from bot.runtime import Runtime
@@ -51,8 +51,6 @@ from bot.slack_app.oauth import (
     StaticAuthorize,
 )
 from bot.slack_app.tasks import TaskGroup
-from storage.events import EVENT_RETENTION, prune_events
-from storage.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +66,6 @@ BOT_SCOPES = (
     "im:history",
     "users:read",
 )
-PRUNE_EVERY_SECONDS = 3600.0
 NOT_INSTALLED = (
     "routerbot is not installed in this workspace any more; a workspace admin can install it again."
 )
@@ -156,7 +153,7 @@ class SlackFrontend:
         self.tasks = tasks
         self._pruner: asyncio.Task[None] | None = None
         self.journal = AnswerJournal(
-            runtime.db,
+            runtime.store,
             platform="slack",
             finish=self._finish_interrupted,
             interval=runtime.settings.routerbot_answer_heartbeat_seconds,
@@ -278,8 +275,8 @@ class SlackFrontend:
 
     async def _health(self, _request: web.Request) -> web.Response:
         try:
-            async with asyncio.timeout(2), self.runtime.db.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
+            async with asyncio.timeout(2):
+                await self.runtime.store.ping()
         except Exception:
             return web.json_response({"status": "unavailable", "database": "down"}, status=503)
         return web.json_response(
@@ -307,11 +304,10 @@ class SlackFrontend:
     async def _prune_forever(self) -> None:
         while True:
             try:
-                async with self.runtime.db.session() as session:
-                    await prune_events(session, older_than=utcnow() - EVENT_RETENTION)
+                await claims.prune(self.runtime.store)
             except Exception:
                 log.exception("pruning processed Slack events failed")
-            await asyncio.sleep(PRUNE_EVERY_SECONDS)
+            await asyncio.sleep(claims.PRUNE_EVERY_SECONDS)
 
 
 async def _bolt_app(
@@ -332,14 +328,14 @@ async def _bolt_app(
     if mode.oauth:
         assert settings.slack_client_id
         assert settings.slack_client_secret
-        store = DatabaseInstallationStore(runtime.db, runtime.vault, settings.slack_client_id)
+        store = DatabaseInstallationStore(runtime.store, runtime.vault, settings.slack_client_id)
         oauth_settings = AsyncOAuthSettings(
             client_id=settings.slack_client_id,
             client_secret=settings.slack_client_secret.get_secret_value(),
             scopes=list(BOT_SCOPES),
             installation_store=store,
             installation_store_bot_only=True,
-            state_store=DatabaseStateStore(runtime.db),
+            state_store=DatabaseStateStore(runtime.store),
         )
         return AsyncApp(
             **common,  # type: ignore[arg-type]

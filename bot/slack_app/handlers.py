@@ -1,6 +1,6 @@
 """The work behind each Slack request, run after the ack: commands, the key form, follow-ups.
 
-Each handler first claims its delivery in the database (:func:`storage.events.claim_event`), so a
+Each handler first claims its delivery in the database (the store's event claims), so a
 retried or duplicated request (on this process or another) does its work once:
 
 * slash commands by ``trigger_id`` (unique per invocation; Slack does not retry commands, but a
@@ -21,10 +21,13 @@ from pydantic import SecretStr
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.core import claims
 from bot.core import commands as c
 from bot.core.dispatch import failure_sentence
 from bot.core.errors import UserFacingError
 from bot.core.inflight import AnswerJournal
+from bot.core.permissions import needs_admin
+from bot.core.ports import ConversationRef
 from bot.core.replies import ErrorReply, Invocation, KeyPromptReply, Reply, TextReply
 from bot.runtime import Runtime
 from bot.slack_app.admin import AdminCache, AdminCheckFailed
@@ -32,10 +35,8 @@ from bot.slack_app.chat import ChatTarget, SlackStreaming, render_chat
 from bot.slack_app.errors import error_code
 from bot.slack_app.modal import ModalOrigin, key_modal
 from bot.slack_app.notify import EventNotifier, Notifier, ResponseUrlNotifier
-from bot.slack_app.payloads import SlashCommand, anchor, is_human_message, needs_admin, slack_user
+from bot.slack_app.payloads import SlashCommand, anchor, is_human_message, slack_user
 from bot.slack_app.text import quote, strip_mention, unescape
-from storage.events import claim_event
-from storage.models import Conversation
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +66,7 @@ class Handlers:
     # -- shared ------------------------------------------------------------------------------
 
     async def claim(self, key: str) -> bool:
-        async with self.runtime.db.session() as session:
-            return await claim_event(session, platform=PLATFORM, event_key=key)
+        return await claims.claim(self.runtime.store, PLATFORM, key)
 
     async def is_admin(self, client: AsyncWebClient, team_id: str, user_id: str) -> bool:
         if f"{PLATFORM}:{user_id}" in self.runtime.settings.admins:
@@ -211,7 +211,9 @@ class Handlers:
             return
         channel, user = str(event.get("channel", "")), str(event["user"])
         ctx = self.invocation(team_id, channel, user, name=None)
-        conversation = await self.runtime.service.find_conversation(ctx, anchor(channel, thread_ts))
+        conversation = await self.runtime.dispatcher.find_conversation(
+            ctx, anchor(channel, thread_ts)
+        )
         if conversation is None:
             return
         text = unescape(strip_mention(str(event.get("text", "")), bot_user_id))
@@ -231,7 +233,9 @@ class Handlers:
         ctx = self.invocation(team_id, channel, user, name=None)
         text = unescape(strip_mention(str(event.get("text", "")), bot_user_id))
         if thread_ts and thread_ts != ts:
-            conversation = await self.runtime.service.find_conversation(ctx, anchor(channel, root))
+            conversation = await self.runtime.dispatcher.find_conversation(
+                ctx, anchor(channel, root)
+            )
             if conversation is not None:
                 if text and await self.claim(f"message:{team_id}:{channel}:{ts}"):
                     await self._follow_up(ctx, conversation, text, client, root)
@@ -258,7 +262,7 @@ class Handlers:
     async def _follow_up(
         self,
         ctx: Invocation,
-        conversation: Conversation,
+        conversation: ConversationRef,
         text: str,
         client: AsyncWebClient,
         thread_ts: str,
@@ -271,7 +275,7 @@ class Handlers:
         )
 
         async def work() -> None:
-            replies = self.runtime.service.chat(ctx, text, conversation=conversation)
+            replies = self.runtime.dispatcher.follow_up(ctx, conversation, text)
             await render_chat(replies, target, self.streaming, self.journal)
 
         await self.safely(notify, work)

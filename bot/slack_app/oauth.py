@@ -22,10 +22,7 @@ from slack_sdk.oauth.installation_store import Bot, Installation
 from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
 from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
 
-from storage import installations as store
-from storage.crypto import KeyVault
-from storage.db import Database
-from storage.models import SlackInstallation
+from bot.core.ports import SlackInstallationRecord, Store, Vault
 
 log = getLogger(__name__)
 
@@ -50,13 +47,13 @@ class DatabaseInstallationStore(AsyncInstallationStore):
 
     def __init__(
         self,
-        db: Database,
-        vault: KeyVault,
+        store: Store,
+        vault: Vault,
         client_id: str,
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.db = db
+        self.store = store
         self.vault = vault
         self.client_id = client_id
         self.clock = clock
@@ -72,7 +69,7 @@ class DatabaseInstallationStore(AsyncInstallationStore):
     async def async_save_bot(self, bot: Bot, *, installer: str | None = None) -> None:
         if not bot.bot_token:
             raise ValueError("routerbot needs a bot token; the installation has none")
-        row = SlackInstallation(
+        row = SlackInstallationRecord(
             client_id=self.client_id,
             app_id=bot.app_id,
             enterprise_id=bot.enterprise_id or "",
@@ -93,8 +90,8 @@ class DatabaseInstallationStore(AsyncInstallationStore):
             installer_user_id=installer,
             installed_at=_naive(bot.installed_at) or datetime.now(UTC).replace(tzinfo=None),
         )
-        async with self.db.session() as session:
-            await store.save_installation(session, installation=row)
+        async with self.store.transaction() as tx:
+            await tx.installations.save(row)
         self._cache.pop((bot.enterprise_id or "", bot.team_id or ""), None)
 
     async def async_find_bot(
@@ -110,9 +107,9 @@ class DatabaseInstallationStore(AsyncInstallationStore):
         hit = self._cache.get(key)
         if hit is not None and hit[1] > self.clock():
             return hit[0]
-        async with self.db.session() as session:
-            row = await store.find_installation(
-                session, client_id=self.client_id, enterprise_id=enterprise_id, team_id=team_id
+        async with self.store.transaction() as tx:
+            row = await tx.installations.find(
+                client_id=self.client_id, enterprise_id=enterprise_id, team_id=team_id
             )
         if row is None:
             return None  # not cached: an install on another process must work at once
@@ -151,9 +148,9 @@ class DatabaseInstallationStore(AsyncInstallationStore):
         )
 
     async def async_delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
-        async with self.db.session() as session:
-            await store.delete_installation(
-                session, client_id=self.client_id, enterprise_id=enterprise_id, team_id=team_id
+        async with self.store.transaction() as tx:
+            await tx.installations.delete(
+                client_id=self.client_id, enterprise_id=enterprise_id, team_id=team_id
             )
         self._cache.pop((enterprise_id or "", team_id or ""), None)
 
@@ -166,7 +163,7 @@ class DatabaseInstallationStore(AsyncInstallationStore):
     async def async_delete_all(self, *, enterprise_id: str | None, team_id: str | None) -> None:
         await self.async_delete_bot(enterprise_id=enterprise_id, team_id=team_id)
 
-    def _to_bot(self, row: SlackInstallation) -> Bot:
+    def _to_bot(self, row: SlackInstallationRecord) -> Bot:
         refresh = self.vault.decrypt(row.bot_refresh_token) if row.bot_refresh_token else None
         return Bot(
             app_id=row.app_id,
@@ -192,8 +189,8 @@ class DatabaseInstallationStore(AsyncInstallationStore):
 class DatabaseStateStore(AsyncOAuthStateStore):
     """One-time OAuth states shared by every process (the browser may land on any of them)."""
 
-    def __init__(self, db: Database, expiration_seconds: int = 600) -> None:
-        self.db = db
+    def __init__(self, store: Store, expiration_seconds: int = 600) -> None:
+        self.store = store
         self.expiration_seconds = expiration_seconds
 
     @property
@@ -203,13 +200,13 @@ class DatabaseStateStore(AsyncOAuthStateStore):
     async def async_issue(self, *args: Any, **kwargs: Any) -> str:
         state = uuid.uuid4().hex
         expire_at = datetime.now(UTC) + timedelta(seconds=self.expiration_seconds)
-        async with self.db.session() as session:
-            await store.issue_oauth_state(session, state=state, expire_at=expire_at)
+        async with self.store.transaction() as tx:
+            await tx.installations.issue_state(state, expire_at)
         return state
 
     async def async_consume(self, state: str) -> bool:
-        async with self.db.session() as session:
-            return await store.consume_oauth_state(session, state=state)
+        async with self.store.transaction() as tx:
+            return await tx.installations.consume_state(state)
 
 
 class InstallationAuthorize(AsyncAuthorize):

@@ -5,28 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bot.core import commands as c
 from bot.slack_app.text import unescape
-
-_ADMIN_COMMANDS = (
-    c.ModelsAdd,
-    c.ModelsRemove,
-    c.ModelsDefault,
-    c.ApiKeySet,
-    c.ApiKeyModal,
-    c.ApiKeyStatus,
-    c.ApiKeyClear,
-    c.BudgetShow,
-    c.BudgetSet,
-    c.BudgetClear,
-)
-
-
-def needs_admin(command: c.Command) -> bool:
-    """Whether the answer depends on the caller being an admin (the core still enforces it)."""
-    if isinstance(command, c.Costs):
-        return command.scope == "workspace"
-    return isinstance(command, _ADMIN_COMMANDS)
 
 
 def anchor(channel: str, thread_ts: str) -> str:
