@@ -39,18 +39,19 @@ from pydantic import SecretStr
 from sqlalchemy import func, select, text
 
 from bot.config import DEFAULT_MODEL_SETTINGS, Settings
-from bot.core.budgets import DatabaseBudgetGuard
 from bot.core.commands import Costs, Period
 from bot.core.dispatch import Dispatcher
 from bot.core.periods import period_window
 from bot.core.pricing import ModelSettings
 from bot.core.replies import Invocation, TextReply
 from bot.core.service import ProviderService
+from bot.core.spend.guard import DatabaseBudgetGuard
 from storage import stores
 from storage.crypto import KeyVault, generate_key
 from storage.db import Database
 from storage.migrate import upgrade
 from storage.models import UsageDaily, UsageRecord
+from storage.sql_store import SqlStore
 
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 #: Late in a month, so "month" spans 27 whole days plus today.
@@ -227,11 +228,11 @@ def _service(db: Database, url: str) -> ProviderService:
     )  # type: ignore[call-arg]
     return ProviderService(
         settings=settings,
-        db=db,
+        store=SqlStore(db),
         vault=KeyVault.from_config(generate_key()),
         adapters={},
         model_settings=ModelSettings.load(DEFAULT_MODEL_SETTINGS),
-        budgets=DatabaseBudgetGuard(db, clock=lambda: NOW),
+        budgets=DatabaseBudgetGuard(SqlStore(db), clock=lambda: NOW),
         clock=lambda: NOW,
     )
 

@@ -41,9 +41,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_report_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Operator reports: costs, export, reconcile."""
-    from bot import reports
+    from bot.ops import cli
 
-    reports.add_arguments(sub)
+    cli.add_arguments(sub)
 
 
 def _fail(message: str) -> int:
@@ -62,27 +62,17 @@ async def _console(settings: Settings, workspace: str) -> int:
 
 
 async def _db_upgrade(settings: Settings) -> int:
-    from storage.migrate import upgrade
+    from bot.runtime import upgrade_database
 
-    await upgrade(settings.database_url)
+    await upgrade_database(settings)
     print("database is at the latest schema")
     return 0
 
 
 async def _rotate(settings: Settings) -> int:
-    from bot.runtime import load_vault
-    from storage import stores
-    from storage.db import Database
-    from storage.migrate import ensure_schema
+    from bot.runtime import rotate_stored_keys
 
-    vault, _ = load_vault(settings, allow_generate=False)
-    db = Database(settings.database_url)
-    try:
-        await ensure_schema(db)
-        async with db.session() as session:
-            count = await stores.rotate_keys(session, vault=vault)
-    finally:
-        await db.dispose()
+    count = await rotate_stored_keys(settings)
     print(f"re-encrypted {count} stored key(s) with the first ROUTERBOT_SECRET_KEY")
     return 0
 
@@ -140,9 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "db":
             return asyncio.run(_db_upgrade(settings))
         if command == "secret-key":
-            from storage.crypto import generate_key
+            from bot.runtime import new_secret_key
 
-            print(generate_key())
+            print(new_secret_key())
             return 0
         if command == "rotate-keys":
             return asyncio.run(_rotate(settings))
