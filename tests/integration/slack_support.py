@@ -158,7 +158,7 @@ class SlackHarness:
 
     async def set_key(self, team: str, key: str) -> None:
         ctx = Invocation("slack", team, "C1", "UADMIN", is_admin=True)
-        await self.runtime.service.set_key(ctx, SecretStr(key), None)
+        await self.runtime.service.keys.set_key(ctx, SecretStr(key), None)
 
     async def usage_rows(self) -> list[Any]:
         from sqlalchemy import select

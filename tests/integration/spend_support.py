@@ -14,9 +14,9 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from bot.config import Settings
-from bot.core.budgets import DatabaseBudgetGuard
 from bot.core.pricing import usd_to_nano
 from bot.core.replies import Invocation, Reply
+from bot.core.spend.guard import DatabaseBudgetGuard
 from bot.runtime import Runtime, build_runtime
 from storage import stores
 from storage.crypto import generate_key
@@ -55,7 +55,7 @@ async def spend_runtime(
     """A runtime whose service and budget guard share ``clock``, with the fake's key set."""
     rt, _ = await build_runtime(settings_for(database_url, fake, tmp_path))
     rt.service.clock = clock
-    rt.service.budgets = DatabaseBudgetGuard(rt.db, clock=clock)
+    rt.service.budgets = DatabaseBudgetGuard(rt.store, clock=clock)
     try:
         replies = await run(rt, ADMIN, f"/apikey set {DEFAULT_KEY}")
         assert "Saved" in replies[-1].text, replies  # type: ignore[union-attr]

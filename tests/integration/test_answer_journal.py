@@ -15,6 +15,7 @@ from bot.core.inflight import AnswerJournal
 from storage import inflight as store
 from storage.db import Database
 from storage.models import AnswerInFlight
+from storage.sql_store import SqlStore
 
 START = datetime(2026, 11, 25, 12, 0, 0)
 
@@ -34,7 +35,9 @@ def journal(db: Database, clock: Clock, finished: list[dict[str, Any]]) -> Answe
     async def finish(target: dict[str, Any]) -> None:
         finished.append(target)
 
-    return AnswerJournal(db, platform="slack", finish=finish, interval=1, stale=30, clock=clock)
+    return AnswerJournal(
+        SqlStore(db), platform="slack", finish=finish, interval=1, stale=30, clock=clock
+    )
 
 
 async def rows(db: Database) -> int:

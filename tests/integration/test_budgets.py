@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy import select
 
 from adapters.base import ChatMessage, ModelPricing
-from bot.core.budgets import DatabaseBudgetGuard, Reservation
+from bot.core.allowlist import pricing_of as _pricing_of
 from bot.core.errors import BudgetExceeded
 from bot.core.pricing import usd_to_nano
 from bot.core.replies import ChatCompleted, ChatFailed, ErrorReply, Invocation, Reply, TextReply
-from bot.core.service import _pricing_of, estimate_nano
+from bot.core.spend.guard import DatabaseBudgetGuard, Reservation, estimate_nano
 from bot.runtime import Runtime
 from storage import stores
 from storage.models import Budget, UsageRecord
@@ -204,7 +204,7 @@ async def test_fifty_concurrent_reservations_admit_exactly_what_fits(
         await stores.set_budget(
             session, workspace_id=ws_id, channel_id="", limit_nano=10_500_000, set_by="t"
         )
-    guard = DatabaseBudgetGuard(rt.db, clock=clock)
+    guard = DatabaseBudgetGuard(rt.store, clock=clock)
 
     async def attempt() -> Reservation | None:
         try:
@@ -226,7 +226,7 @@ async def test_fifty_concurrent_reservations_admit_exactly_what_fits(
 async def test_a_crashed_workers_holds_lapse(rt: Runtime, clock: Clock) -> None:
     ws_id = await rt.service.workspace_id(ADMIN)
     text_of(await run(rt, ADMIN, "/budget set 1"))
-    guard = DatabaseBudgetGuard(rt.db, clock=clock, ttl=timedelta(minutes=15))
+    guard = DatabaseBudgetGuard(rt.store, clock=clock, ttl=timedelta(minutes=15))
     await guard.reserve(
         workspace_id=ws_id, channel_id="general", estimate_nano=usd_to_nano(Decimal("0.9"))
     )
@@ -246,7 +246,7 @@ async def _concurrent_chats(
 ) -> list[ChatCompleted | ChatFailed]:
     async def one(i: int) -> ChatCompleted | ChatFailed:
         ctx = Invocation("console", "acme", "general", f"user{i}")
-        last = [r async for r in rt.service.chat(ctx, "count to three", model)][-1]
+        last = [r async for r in rt.service.chats.chat(ctx, "count to three", model)][-1]
         assert isinstance(last, ChatCompleted | ChatFailed)
         return last
 

@@ -26,6 +26,7 @@ from storage import inflight as store
 from storage.crypto import KeyVault, generate_key
 from storage.db import Database
 from storage.models import AnswerInFlight, utcnow
+from storage.sql_store import SqlStore
 from tests.fakes.discord import FakeDiscord, FakeInteraction
 from tests.fakes.openrouter import DEFAULT_KEY, FakeOpenRouter
 from tests.integration.discord_harness import FOOTER_MARK, MEMBER, running_bot
@@ -248,7 +249,7 @@ class _Parts:
 
 
 async def test_the_journal_follows_the_part_an_answer_is_writing(db: Database) -> None:
-    inflight = AnswersInFlight(db, KeyVault([generate_key()]), interval=1, stale=30)
+    inflight = AnswersInFlight(SqlStore(db), KeyVault([generate_key()]), interval=1, stale=30)
     journal = inflight.journal
 
     async def recorded() -> list[str | None]:

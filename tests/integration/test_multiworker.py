@@ -20,7 +20,7 @@ from sqlalchemy import select, text
 
 from adapters.base import ChatMessage, ModelPricing
 from bot.core.pricing import usd_to_nano
-from bot.core.service import estimate_nano
+from bot.core.spend.guard import estimate_nano
 from storage import stores
 from storage.crypto import generate_key
 from storage.migrate import HEAD

@@ -15,14 +15,18 @@ from typing import Any
 
 import pytest
 
-from bot import cli, reports
+from bot import cli
 from bot.core.replies import ChatCompleted
+from bot.ops import common as ops_common
+from bot.ops import export as ops_export
+from bot.ops import reconcile as ops_reconcile
 from bot.runtime import Runtime
 from storage import stores
 from storage.crypto import generate_key
 from storage.db import Database
 from storage.migrate import upgrade
 from storage.models import UsageRecord
+from storage.sql_store import SqlStore, SqlUnitOfWork
 from tests.fakes.openrouter import DEFAULT_KEY, FakeOpenRouter
 from tests.integration.spend_support import MEMBER, Clock, run, spend_runtime
 
@@ -133,7 +137,7 @@ def _parse(column: str, value: Any, *, from_csv: bool) -> Any:
     if from_csv:
         if value == "" and (column in _INTS or column in _NULLABLE_TEXT or column == "cost_usd"):
             return None
-        value = reports.unescape_cell(value) if column in reports._TEXT_COLUMNS else value
+        value = ops_export.unescape_cell(value) if column in ops_export.TEXT_COLUMNS else value
     if value is None:
         return None
     if column in _INTS:
@@ -151,16 +155,18 @@ def _parse(column: str, value: Any, *, from_csv: bool) -> Any:
 async def test_csv_export_round_trips_every_row_and_is_spreadsheet_safe(db: Database) -> None:
     ws_id = await _seed_tricky(db)
     out = io.StringIO(newline="")
-    count = await reports.export_usage(db, out, workspace="slack:T123", since=None, fmt="csv")
+    count = await ops_export.export_usage(
+        SqlStore(db), out, workspace="slack:T123", since=None, fmt="csv"
+    )
     assert count == len(TRICKY)
     raw = out.getvalue()
     reader = csv.reader(io.StringIO(raw, newline=""))
     header, *body = list(reader)
-    assert header == list(reports.EXPORT_COLUMNS)
+    assert header == list(ops_export.EXPORT_COLUMNS)
     # A spreadsheet sees text, never a formula.
     for row in body:
         for column, cell in zip(header, row, strict=True):
-            if column in reports._TEXT_COLUMNS:
+            if column in ops_export.TEXT_COLUMNS:
                 assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), cell
     assert any(cell == '\'=HYPERLINK("http://x","y")' for row in body for cell in row)
     parsed = [
@@ -175,18 +181,23 @@ async def test_csv_export_round_trips_every_row_and_is_spreadsheet_safe(db: Data
 async def test_json_export_round_trips_every_row(db: Database) -> None:
     ws_id = await _seed_tricky(db)
     out = io.StringIO()
-    await reports.export_usage(db, out, workspace="T123", since=None, fmt="json")
+    await ops_export.export_usage(SqlStore(db), out, workspace="T123", since=None, fmt="json")
     data = json.loads(out.getvalue())
     parsed = [{c: _parse(c, v, from_csv=False) for c, v in row.items()} for row in data]
     assert parsed == [_expected(r) for r in await _ledger(db, ws_id)]
 
     since = NOW - timedelta(days=2, hours=1)
     out = io.StringIO()
-    assert await reports.export_usage(db, out, workspace="slack:T123", since=since, fmt="json") == 3
+    assert (
+        await ops_export.export_usage(
+            SqlStore(db), out, workspace="slack:T123", since=since, fmt="json"
+        )
+        == 3
+    )
     empty = io.StringIO()
     assert (
-        await reports.export_usage(
-            db, empty, workspace="slack:T123", since=NOW + timedelta(days=1), fmt="json"
+        await ops_export.export_usage(
+            SqlStore(db), empty, workspace="slack:T123", since=NOW + timedelta(days=1), fmt="json"
         )
         == 0
     )
@@ -197,15 +208,17 @@ async def test_workspace_names_resolve_or_say_why_not(db: Database) -> None:
     async with db.session() as session:
         for platform in ("slack", "discord"):
             await stores.get_or_create_workspace(session, platform=platform, external_id="SAME")
-        assert (await reports.resolve_workspace(session, "discord:SAME")).platform == "discord"
-        with pytest.raises(reports.ReportError, match=r"ambiguous.*slack:SAME"):
-            await reports.resolve_workspace(session, "SAME")
-        with pytest.raises(reports.ReportError, match="no workspace"):
-            await reports.resolve_workspace(session, "console:nope")
-    with pytest.raises(reports.ReportError, match="not a date"):
-        reports.parse_since("last tuesday")
-    assert reports.parse_since("2026-03-01") == datetime(2026, 3, 1)
-    assert reports.parse_since("2026-03-01T02:00:00+02:00") == datetime(2026, 3, 1)
+        assert (
+            await ops_common.resolve_workspace(SqlUnitOfWork(session), "discord:SAME")
+        ).platform == "discord"
+        with pytest.raises(ops_common.ReportError, match=r"ambiguous.*slack:SAME"):
+            await ops_common.resolve_workspace(SqlUnitOfWork(session), "SAME")
+        with pytest.raises(ops_common.ReportError, match="no workspace"):
+            await ops_common.resolve_workspace(SqlUnitOfWork(session), "console:nope")
+    with pytest.raises(ops_common.ReportError, match="not a date"):
+        ops_common.parse_since("last tuesday")
+    assert ops_common.parse_since("2026-03-01") == datetime(2026, 3, 1)
+    assert ops_common.parse_since("2026-03-01T02:00:00+02:00") == datetime(2026, 3, 1)
 
 
 def test_cli_costs_and_export_print_to_stdout(
@@ -289,15 +302,12 @@ async def test_reconcile_finds_and_fixes_differences(rt: Runtime, fake: FakeOpen
 
     def args() -> dict[str, Any]:
         return {
-            "settings": rt.settings,
-            "vault": rt.vault,
-            "adapters": rt.adapters,
             "workspace": "console:acme",
             "since": None,
         }
 
     out = io.StringIO()
-    findings = await reports.reconcile(rt.db, out, fix=False, **args())
+    findings = await ops_reconcile.reconcile(rt.service, out, fix=False, **args())
     report = out.getvalue()
     assert {(f.usage_id, f.status) for f in findings} == {
         (rows[1].id, "differs"),
@@ -309,7 +319,7 @@ async def test_reconcile_finds_and_fixes_differences(rt: Runtime, fake: FakeOpen
     assert "--fix" in report
 
     out = io.StringIO()
-    await reports.reconcile(rt.db, out, fix=True, **args())
+    await ops_reconcile.reconcile(rt.service, out, fix=True, **args())
     assert "Fixed 2 row(s)" in out.getvalue()
     fixed = {r.id: r for r in await _ledger(rt.db, ws_id)}
     assert (
@@ -330,7 +340,7 @@ async def test_reconcile_finds_and_fixes_differences(rt: Runtime, fake: FakeOpen
     assert summary.totals.cost_nano == sum(r.cost_nano or 0 for r in fixed.values())
 
     out = io.StringIO()
-    again = await reports.reconcile(rt.db, out, fix=False, **args())
+    again = await ops_reconcile.reconcile(rt.service, out, fix=False, **args())
     assert [f.status for f in again] == ["not found"]
     assert "3 match, 0 differ" in out.getvalue()
     lookups = [r for r in fake.requests if r.path.endswith("/generation")]

@@ -175,10 +175,12 @@ async def test_follow_up_sends_history(runtime: Runtime, fake: FakeOpenRouter) -
     await run(runtime, ADMIN, f"/apikey set {DEFAULT_KEY}")
     first = (await run(runtime, MEMBER, "/chat first question"))[-1]
     assert isinstance(first, ChatCompleted)
-    await runtime.service.attach_anchor(MEMBER, "thread-1", first.conversation_id)
-    conv = await runtime.service.find_conversation(MEMBER, "thread-1")
+    await runtime.service.chats.attach_anchors(MEMBER, first.conversation_id, ["thread-1"])
+    conv = await runtime.service.chats.find_conversation(MEMBER, "thread-1")
     assert conv is not None
-    replies = [r async for r in runtime.service.chat(MEMBER, "second question", conversation=conv)]
+    replies = [
+        r async for r in runtime.service.chats.chat(MEMBER, "second question", conversation=conv)
+    ]
     assert isinstance(replies[-1], ChatCompleted)
     messages = fake.chat_requests[-1].json["messages"]
     assert [m["role"] for m in messages] == ["user", "assistant", "user"]
@@ -186,7 +188,7 @@ async def test_follow_up_sends_history(runtime: Runtime, fake: FakeOpenRouter) -
     assert messages[1]["content"] == "echo: first question"
     # Another workspace cannot reach the conversation through the same anchor.
     other = Invocation("console", "other", "general", "eve")
-    assert await runtime.service.find_conversation(other, "thread-1") is None
+    assert await runtime.service.chats.find_conversation(other, "thread-1") is None
 
 
 async def test_anchors_given_while_streaming_are_written_with_the_turn(
@@ -204,15 +206,15 @@ async def test_anchors_given_while_streaming_are_written_with_the_turn(
     done = replies[-1]
     assert isinstance(done, ChatCompleted)
     for anchor in ("thread-root", "posted-message"):
-        conv = await runtime.service.find_conversation(MEMBER, anchor)
+        conv = await runtime.service.chats.find_conversation(MEMBER, anchor)
         assert conv is not None and conv.id == done.conversation_id
     other = Invocation("console", "other", "general", "eve")
-    assert await runtime.service.find_conversation(other, "posted-message") is None
+    assert await runtime.service.chats.find_conversation(other, "posted-message") is None
     # A follow-up through the anchor sends the history, and may anchor its own message.
-    conv = await runtime.service.find_conversation(MEMBER, "posted-message")
+    conv = await runtime.service.chats.find_conversation(MEMBER, "posted-message")
     again = [
         r
-        async for r in runtime.service.chat(
+        async for r in runtime.service.chats.chat(
             MEMBER, "second question", conversation=conv, anchors=["reply-message"]
         )
     ]
@@ -223,7 +225,7 @@ async def test_anchors_given_while_streaming_are_written_with_the_turn(
         "assistant",
         "user",
     ]
-    followed = await runtime.service.find_conversation(MEMBER, "reply-message")
+    followed = await runtime.service.chats.find_conversation(MEMBER, "reply-message")
     assert followed is not None and followed.id == done.conversation_id
 
 
@@ -236,7 +238,7 @@ async def test_a_chat_that_fails_before_any_text_anchors_nothing(
         r async for r in runtime.dispatcher.run(MEMBER, c.Chat("hi"), anchors=["root-message"])
     ]
     assert isinstance(replies[-1], ChatFailed)
-    assert await runtime.service.find_conversation(MEMBER, "root-message") is None
+    assert await runtime.service.chats.find_conversation(MEMBER, "root-message") is None
     assert (await usage_rows(runtime))[-1].outcome == "error"
 
 

@@ -1,0 +1,511 @@
+"""An in-memory implementation of the core's storage ports, for unit tests of the core.
+
+It keeps plain records in dicts and applies writes at once (no rollback: the core's refusals
+happen before its writes). Summaries are computed from the ledger rows themselves, which makes
+them the reference the SQL rollups are checked against elsewhere.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+
+from bot.core.ports import (
+    WORKSPACE_BUDGET,
+    AllowedModelRow,
+    AnswerRow,
+    BudgetRow,
+    ChannelSpend,
+    ConversationRef,
+    LedgerRow,
+    NewModel,
+    SlackInstallationRecord,
+    StoredKey,
+    StoredMessage,
+    UsageEntry,
+    UsageSummary,
+    UsageTotals,
+    WorkspaceRow,
+)
+
+
+@dataclass
+class _Hold:
+    workspace_id: int
+    channel_id: str
+    amount_nano: int
+    expires_at: datetime
+
+
+@dataclass
+class _Conversation:
+    ref: ConversationRef
+    workspace_id: int
+    messages: list[StoredMessage] = field(default_factory=list)
+
+
+@dataclass
+class MemoryData:
+    ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    workspaces: dict[int, WorkspaceRow] = field(default_factory=dict)
+    allowlists: dict[int, dict[str, AllowedModelRow]] = field(
+        default_factory=lambda: defaultdict(dict)
+    )
+    keys: dict[tuple[int, str], StoredKey] = field(default_factory=dict)
+    conversations: dict[int, _Conversation] = field(default_factory=dict)
+    anchors: dict[tuple[int, str], int] = field(default_factory=dict)
+    ledger: list[LedgerRow] = field(default_factory=list)
+    budgets: dict[tuple[int, str], BudgetRow] = field(default_factory=dict)
+    holds: dict[int, _Hold] = field(default_factory=dict)
+    events: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    answers: dict[int, tuple[str, str, str, datetime]] = field(default_factory=dict)
+    installations: dict[tuple[str, str, str], SlackInstallationRecord] = field(default_factory=dict)
+    states: set[str] = field(default_factory=set)
+    transactions: int = 0
+
+
+class _Workspaces:
+    def __init__(self, d: MemoryData) -> None:
+        self.d = d
+
+    async def get_or_create(
+        self, *, platform: str, external_id: str, name: str | None
+    ) -> tuple[WorkspaceRow, bool]:
+        for ws in self.d.workspaces.values():
+            if (ws.platform, ws.external_id) == (platform, external_id):
+                return ws, False
+        ws = WorkspaceRow(next(self.d.ids), platform, external_id, name, None)
+        self.d.workspaces[ws.id] = ws
+        return ws, True
+
+    async def get(self, workspace_id: int) -> WorkspaceRow | None:
+        return self.d.workspaces.get(workspace_id)
+
+    async def find(self, *, external_id: str, platform: str | None) -> list[WorkspaceRow]:
+        return [
+            ws
+            for ws in self.d.workspaces.values()
+            if ws.external_id == external_id and platform in (None, ws.platform)
+        ]
+
+    async def set_default_model(self, workspace_id: int, model_id: str | None) -> None:
+        ws = self.d.workspaces[workspace_id]
+        self.d.workspaces[workspace_id] = replace(ws, default_model=model_id)
+
+
+class _Allowlist:
+    def __init__(self, d: MemoryData) -> None:
+        self.d = d
+
+    async def list(self, workspace_id: int) -> list[AllowedModelRow]:
+        return list(self.d.allowlists[workspace_id].values())
+
+    async def get(self, workspace_id: int, model_id: str) -> AllowedModelRow | None:
+        return self.d.allowlists[workspace_id].get(model_id)
+
+    async def add(self, workspace_id: int, model: NewModel) -> None:
+        self.d.allowlists[workspace_id][model.model_id] = AllowedModelRow(
+            model.provider,
+            model.model_id,
+            model.input_nano_per_1m,
+            model.output_nano_per_1m,
+            model.cached_input_nano_per_1m,
+        )
+
+    async def add_many(self, workspace_id: int, models: Sequence[NewModel]) -> None:
+        for model in models:
+            if model.model_id not in self.d.allowlists[workspace_id]:
+                await self.add(workspace_id, model)
+
+    async def remove(self, workspace_id: int, model_id: str) -> bool:
+        if self.d.allowlists[workspace_id].pop(model_id, None) is None:
+            return False
+        ws = self.d.workspaces[workspace_id]
+        if ws.default_model == model_id:
+            self.d.workspaces[workspace_id] = replace(ws, default_model=None)
+        return True
+
+
+class _Keys:
+    def __init__(self, d: MemoryData) -> None:
+        self.d = d
+
+    async def get(self, workspace_id: int, provider: str) -> StoredKey | None:
+        return self.d.keys.get((workspace_id, provider))
+
+    async def list(self, workspace_id: int) -> list[StoredKey]:
+        return [k for (ws, _), k in sorted(self.d.keys.items()) if ws == workspace_id]
+
+    async def set(
+        self, workspace_id: int, *, provider: str, ciphertext: bytes, masked: str, set_by: str
+    ) -> None:
+        self.d.keys[(workspace_id, provider)] = StoredKey(provider, ciphertext, masked)
+
+    async def delete(self, workspace_id: int, provider: str) -> bool:
+        return self.d.keys.pop((workspace_id, provider), None) is not None
+
+
+class _Conversations:
+    def __init__(self, d: MemoryData) -> None:
+        self.d = d
+
+    def _owned(self, workspace_id: int, conversation_id: int) -> _Conversation:
+        conv = self.d.conversations.get(conversation_id)
+        if conv is None or conv.workspace_id != workspace_id:
+            raise LookupError(f"conversation {conversation_id} not in workspace {workspace_id}")
+        return conv
+
+    async def by_anchor(self, workspace_id: int, anchor: str) -> ConversationRef | None:
+        conv_id = self.d.anchors.get((workspace_id, anchor))
+        return self.d.conversations[conv_id].ref if conv_id is not None else None
+
+    async def get(self, workspace_id: int, conversation_id: int) -> ConversationRef | None:
+        conv = self.d.conversations.get(conversation_id)
+        return conv.ref if conv is not None and conv.workspace_id == workspace_id else None
+
+    async def history(
+        self, workspace_id: int, conversation_id: int, *, limit: int
+    ) -> list[StoredMessage]:
+        conv = self.d.conversations.get(conversation_id)
+        if conv is None or conv.workspace_id != workspace_id or limit <= 0:
+            return []
+        return conv.messages[-limit:]
+
+    async def start(
+        self,
+        workspace_id: int,
+        *,
+        channel_id: str,
+        user_id: str,
+        provider: str,
+        model: str,
+        messages: Sequence[tuple[str, str]],
+        anchors: Sequence[str],
+    ) -> int:
+        conv_id = next(self.d.ids)
+        self.d.conversations[conv_id] = _Conversation(
+            ConversationRef(conv_id, provider, model),
+            workspace_id,
+            [StoredMessage(role, content) for role, content in messages],
+        )
+        for anchor in anchors:
+            self.d.anchors.setdefault((workspace_id, anchor), conv_id)
+        return conv_id
+
+    async def append(
+        self,
+        workspace_id: int,
+        conversation_id: int,
+        *,
+        messages: Sequence[tuple[str, str]],
+        anchors: Sequence[str],
+    ) -> None:
+        conv = self._owned(workspace_id, conversation_id)
+        conv.messages.extend(StoredMessage(role, content) for role, content in messages)
+        for anchor in anchors:
+            self.d.anchors.setdefault((workspace_id, anchor), conversation_id)
+
+    async def add_anchor(self, workspace_id: int, anchor: str, conversation_id: int) -> None:
+        self._owned(workspace_id, conversation_id)
+        self.d.anchors.setdefault((workspace_id, anchor), conversation_id)
+
+
+def _totals(rows: Sequence[UsageEntry]) -> UsageTotals:
+    ok = [r for r in rows if r.outcome != "error"]
+    return UsageTotals(
+        cost_nano=sum(r.cost_nano or 0 for r in rows),
+        chats=len(ok),
+        failed=len(rows) - len(ok),
+        prompt_tokens=sum(r.prompt_tokens for r in rows),
+        cached_tokens=sum(r.cached_tokens for r in rows),
+        completion_tokens=sum(r.completion_tokens for r in rows),
+        computed_cost_chats=sum(1 for r in rows if r.cost_source == "computed"),
+        unknown_cost_chats=sum(1 for r in ok if r.cost_nano is None),
+    )
+
+
+def _grouped(rows: Sequence[UsageEntry], key: str) -> list[tuple[str, UsageTotals]]:
+    groups: dict[str, list[UsageEntry]] = defaultdict(list)
+    for r in rows:
+        value = (r.model_served or r.model_requested) if key == "model" else getattr(r, key)
+        groups[value].append(r)
+    out = [(k, _totals(v)) for k, v in groups.items()]
+    out.sort(key=lambda kv: (-kv[1].cost_nano, kv[0]))
+    return out
+
+
+class _Usage:
+    def __init__(self, d: MemoryData) -> None:
+        self.d = d
+
+    async def record(self, entry: UsageEntry) -> None:
+        fields = {name: getattr(entry, name) for name in UsageEntry.__dataclass_fields__}
+        self.d.ledger.append(LedgerRow(**fields, id=next(self.d.ids)))
+
+    async def conversation_of_generation(
+        self, workspace_id: int, generation_id: str
+    ) -> tuple[bool, int | None]:
+        for row in self.d.ledger:
+            if row.workspace_id == workspace_id and row.generation_id == generation_id:
+                return True, row.conversation_id
+        return False, None
+
+    def _rows(
+        self,
+        workspace_id: int,
+        channel_id: str | None,
+        since: datetime | None,
+        until: datetime | None,
+    ) -> list[LedgerRow]:
+        return [
+            r
+            for r in self.d.ledger
+            if r.workspace_id == workspace_id
+            and channel_id in (None, r.channel_id)
+            and (since is None or r.created_at >= since)
+            and (until is None or r.created_at < until)
+        ]
+
+    async def summarize(
+        self,
+        workspace_id: int,
+        *,
+        channel_id: str | None,
+        since: datetime | None,
+        until: datetime | None,
+    ) -> UsageSummary:
+        rows = self._rows(workspace_id, channel_id, since, until)
+        return UsageSummary(
+            totals=_totals(rows),
+            by_model=_grouped(rows, "model"),
+            by_user=_grouped(rows, "user_id"),
+            by_channel=_grouped(rows, "channel_id"),
+        )
+
+    async def stream(
+        self, workspace_id: int, *, since: datetime | None, with_generation_id: bool = False
+    ) -> AsyncIterator[LedgerRow]:
+        for row in self._rows(workspace_id, None, since, None):
+            if not with_generation_id or row.generation_id is not None:
+                yield row
+
+    async def correct_cost(
+        self, workspace_id: int, usage_id: int, *, cost_nano: int | None, cost_source: str
+    ) -> bool:
+        for i, row in enumerate(self.d.ledger):
+            if row.id == usage_id and row.workspace_id == workspace_id:
+                self.d.ledger[i] = replace(row, cost_nano=cost_nano, cost_source=cost_source)
+                return True
+        return False
+
+
+class _Budgets:
+    def __init__(self, d: MemoryData) -> None:
+        self.d = d
+
+    async def lock(self, workspace_id: int) -> None:
+        return None  # one event loop, no await between read and write below
+
+    async def has_any(self, workspace_id: int) -> bool:
+        return any(ws == workspace_id for ws, _ in self.d.budgets)
+
+    async def applying(self, workspace_id: int, channel_id: str) -> list[BudgetRow]:
+        found = [self.d.budgets.get((workspace_id, c)) for c in (WORKSPACE_BUDGET, channel_id)]
+        return [b for b in found if b is not None]
+
+    async def all(self, workspace_id: int) -> list[BudgetRow]:
+        rows = [b for (ws, _), b in self.d.budgets.items() if ws == workspace_id]
+        return sorted(rows, key=lambda b: (b.channel_id != WORKSPACE_BUDGET, b.channel_id))
+
+    async def set(
+        self, workspace_id: int, channel_id: str, *, limit_nano: int, set_by: str
+    ) -> None:
+        old = self.d.budgets.get((workspace_id, channel_id))
+        budget_id = old.id if old is not None else next(self.d.ids)
+        self.d.budgets[(workspace_id, channel_id)] = BudgetRow(
+            budget_id, channel_id, limit_nano, None
+        )
+
+    async def clear(self, workspace_id: int, channel_id: str) -> bool:
+        return self.d.budgets.pop((workspace_id, channel_id), None) is not None
+
+    async def claim_notice(self, budget_id: int, month: str) -> bool:
+        for key, b in self.d.budgets.items():
+            if b.id == budget_id:
+                if b.notified_month == month:
+                    return False
+                self.d.budgets[key] = replace(b, notified_month=month)
+                return True
+        return False
+
+    async def hold(
+        self, workspace_id: int, channel_id: str, *, amount_nano: int, now: datetime, ttl: timedelta
+    ) -> int:
+        hold_id = next(self.d.ids)
+        self.d.holds[hold_id] = _Hold(workspace_id, channel_id, amount_nano, now + ttl)
+        return hold_id
+
+    async def release(self, workspace_id: int, hold_id: int) -> None:
+        hold = self.d.holds.get(hold_id)
+        if hold is not None and hold.workspace_id == workspace_id:
+            del self.d.holds[hold_id]
+
+    async def prune_holds(self, workspace_id: int, now: datetime) -> None:
+        for hold_id, h in list(self.d.holds.items()):
+            if h.workspace_id == workspace_id and h.expires_at <= now:
+                del self.d.holds[hold_id]
+
+    async def held(self, workspace_id: int, channel_id: str | None, now: datetime) -> int:
+        return sum(
+            h.amount_nano
+            for h in self.d.holds.values()
+            if h.workspace_id == workspace_id
+            and channel_id in (None, h.channel_id)
+            and h.expires_at > now
+        )
+
+    async def spent_since(self, workspace_id: int, channel_id: str | None, first_day: date) -> int:
+        since = datetime.combine(first_day, datetime.min.time())
+        return sum(
+            r.cost_nano or 0
+            for r in self.d.ledger
+            if r.workspace_id == workspace_id
+            and channel_id in (None, r.channel_id)
+            and r.created_at >= since
+        )
+
+    async def by_channel(self, workspace_id: int, first_day: date, now: datetime) -> ChannelSpend:
+        since = datetime.combine(first_day, datetime.min.time())
+        spent: dict[str, int] = defaultdict(int)
+        held: dict[str, int] = defaultdict(int)
+        for r in self.d.ledger:
+            if r.workspace_id == workspace_id and r.created_at >= since:
+                spent[r.channel_id] += r.cost_nano or 0
+        for h in self.d.holds.values():
+            if h.workspace_id == workspace_id and h.expires_at > now:
+                held[h.channel_id] += h.amount_nano
+        return ChannelSpend(dict(spent), dict(held))
+
+
+class _Events:
+    def __init__(self, d: MemoryData) -> None:
+        self.d = d
+
+    async def claim(self, platform: str, event_key: str) -> bool:
+        if (platform, event_key) in self.d.events:
+            return False
+        self.d.events[(platform, event_key)] = datetime.now()
+        return True
+
+    async def prune(self, older_than: datetime) -> int:
+        old = [k for k, at in self.d.events.items() if at < older_than]
+        for k in old:
+            del self.d.events[k]
+        return len(old)
+
+
+class _Answers:
+    def __init__(self, d: MemoryData) -> None:
+        self.d = d
+
+    async def record(
+        self, *, platform: str, owner: str, targets: Sequence[str], now: datetime
+    ) -> list[int]:
+        ids = []
+        for target in targets:
+            row_id = next(self.d.ids)
+            self.d.answers[row_id] = (platform, owner, target, now)
+            ids.append(row_id)
+        return ids
+
+    async def delete(self, ids: Sequence[int]) -> None:
+        for row_id in ids:
+            self.d.answers.pop(row_id, None)
+
+    async def heartbeat(self, owner: str, now: datetime) -> None:
+        for row_id, (platform, who, target, _) in list(self.d.answers.items()):
+            if who == owner:
+                self.d.answers[row_id] = (platform, who, target, now)
+
+    async def claim_orphans(
+        self, *, platform: str, owner: str, stale_before: datetime, now: datetime
+    ) -> list[AnswerRow]:
+        claimed = []
+        for row_id, (plat, _, target, beat) in list(self.d.answers.items()):
+            if plat == platform and beat < stale_before:
+                self.d.answers[row_id] = (plat, owner, target, now)
+                claimed.append(AnswerRow(row_id, target))
+        return claimed
+
+
+class _Installations:
+    def __init__(self, d: MemoryData) -> None:
+        self.d = d
+
+    async def save(self, record: SlackInstallationRecord) -> None:
+        key = (record.client_id, record.enterprise_id, record.team_id)
+        self.d.installations[key] = record
+
+    async def find(
+        self, *, client_id: str, enterprise_id: str | None, team_id: str | None
+    ) -> SlackInstallationRecord | None:
+        return self.d.installations.get((client_id, enterprise_id or "", team_id or ""))
+
+    async def delete(
+        self, *, client_id: str, enterprise_id: str | None, team_id: str | None
+    ) -> None:
+        self.d.installations.pop((client_id, enterprise_id or "", team_id or ""), None)
+
+    async def issue_state(self, state: str, expire_at: datetime) -> None:
+        self.d.states.add(state)
+
+    async def consume_state(self, state: str) -> bool:
+        if state in self.d.states:
+            self.d.states.discard(state)
+            return True
+        return False
+
+
+class MemoryUnitOfWork:
+    def __init__(self, d: MemoryData) -> None:
+        self.workspaces = _Workspaces(d)
+        self.allowlist = _Allowlist(d)
+        self.keys = _Keys(d)
+        self.conversations = _Conversations(d)
+        self.usage = _Usage(d)
+        self.budgets = _Budgets(d)
+        self.events = _Events(d)
+        self.answers = _Answers(d)
+        self.installations = _Installations(d)
+
+
+class MemoryStore:
+    """The core's ``Store`` port in memory; ``data`` is there for tests to look at."""
+
+    def __init__(self) -> None:
+        self.data = MemoryData()
+        self.down = False
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[MemoryUnitOfWork]:
+        if self.down:
+            raise ConnectionRefusedError("the in-memory database is down")
+        self.data.transactions += 1
+        yield MemoryUnitOfWork(self.data)
+
+    async def ping(self) -> None:
+        if self.down:
+            raise ConnectionRefusedError("the in-memory database is down")
+
+    def is_transient(self, exc: BaseException) -> bool:
+        return isinstance(exc, ConnectionRefusedError)
+
+    def is_outage(self, exc: BaseException) -> bool:
+        return isinstance(exc, ConnectionRefusedError)
+
+    async def close(self) -> None:
+        return None
