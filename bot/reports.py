@@ -33,6 +33,7 @@ from bot.core.budgets import budget_states, render_budget_states
 from bot.core.commands import PERIODS, Period
 from bot.core.errors import UsageError, UserFacingError
 from bot.core.format import format_usd
+from bot.core.messages import provider_sentence
 from bot.core.periods import period_window
 from bot.core.pricing import nano_to_usd, usd_to_nano
 from storage import stores
@@ -362,7 +363,7 @@ async def _check(
         try:
             info = await adapter.get_generation(record.generation_id, key)
         except ProviderError as exc:
-            info, status = None, f"lookup failed: {exc.user_message}"
+            info, status = None, f"lookup failed: {provider_sentence(exc)}"
     provider_nano = None
     if info is None:
         status = "not found" if status == "differs" else status

@@ -150,8 +150,13 @@ def _error_for_status(
     retry_after: float | None = None,
     model: str | None = None,
 ) -> ProviderError:
-    """The taxonomy class for an HTTP-like status, with a user sentence where one helps."""
-    kw: dict[str, Any] = {"status_code": status, "provider_code": code, "detail": message}
+    """The taxonomy class for an HTTP-like status, with the facts that came with it."""
+    kw: dict[str, Any] = {
+        "status_code": status,
+        "provider_code": code,
+        "detail": message,
+        "model": model,
+    }
     if status == 400:
         return BadRequestError(**kw)
     if status == 401:
@@ -161,24 +166,11 @@ def _error_for_status(
     if status == 403:
         return ModerationError(**kw)
     if status == 404:
-        text = (
-            f"The provider does not know the model `{model}`; see /models for the ones you can use."
-            if model
-            else None
-        )
-        return ModelNotFoundError(text, **kw)
+        return ModelNotFoundError(**kw)
     if status in (408, 504, 524):
         return RequestTimeoutError(**kw)
     if status == 429:
         return RateLimitedError(retry_after=retry_after, **kw)
-    if status == 502:
-        return ProviderUnavailableError(
-            "The model is down at the provider right now (502); please try again later.", **kw
-        )
-    if status == 503:
-        return ProviderUnavailableError(
-            "No provider can serve this model right now (503); please try again later.", **kw
-        )
     if 500 <= status <= 599:
         return ProviderUnavailableError(**kw)
     if 400 <= status <= 499:
@@ -255,28 +247,23 @@ def from_transport(exc: httpx.HTTPError) -> ProviderError:
         return RequestTimeoutError(detail=detail)
     if isinstance(exc, httpx.DecodingError):
         return MalformedResponseError(detail=detail)
-    return ProviderUnavailableError(
-        "Could not reach the model provider; please try again later.", detail=detail
-    )
-
-
-_CUT_OFF_MESSAGES: dict[type[ProviderError], str] = {
-    RequestTimeoutError: "The answer was cut off: the model stopped responding.",
-    MalformedResponseError: "The answer was cut off: the provider sent something unreadable.",
-}
+    return ProviderUnavailableError(unreachable=True, detail=detail)
 
 
 def cut_off(cause: ProviderError, *, dropped: bool = False) -> CutOffError:
-    """Wrap a failure that came after text: the partial answer stands, marked as cut off."""
+    """Wrap a failure that came after text: the partial answer stands, marked as cut off.
+
+    ``dropped``: the transport broke (as opposed to the provider reporting an error).
+    """
     if isinstance(cause, CutOffError):
         return cause
-    if dropped:
-        text: str | None = "The answer was cut off: the connection to the provider dropped."
-    else:
-        text = _CUT_OFF_MESSAGES.get(type(cause))
     detail = f"{cause.kind}: {cause.detail}" if cause.detail else cause.kind
     return CutOffError(
-        text, status_code=cause.status_code, provider_code=cause.provider_code, detail=detail
+        cause="dropped" if dropped else cause.kind,
+        status_code=cause.status_code,
+        provider_code=cause.provider_code,
+        detail=detail,
+        model=cause.model,
     )
 
 

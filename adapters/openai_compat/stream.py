@@ -15,7 +15,7 @@ from contextlib import AsyncExitStack
 import httpx
 from httpx_sse import ServerSentEvent
 
-from adapters.errors import MalformedResponseError, ProviderError, RequestTimeoutError
+from adapters.errors import MalformedResponseError, ProviderError, StreamDeadlineError
 from adapters.openai_compat.chunks import ChunkParser, StreamState
 from adapters.openai_compat.errors import from_transport
 
@@ -82,9 +82,7 @@ class OpenStream:
             except TimeoutError:
                 if self.state.finish_reason is not None:
                     return None  # complete; only the usage chunk never came
-                expired = RequestTimeoutError(detail="the answer did not end in time")
-                expired.retryable = False  # a retry would start past the same deadline
-                raise expired from None
+                raise StreamDeadlineError(detail="the answer did not end in time") from None
             except httpx.HTTPError as exc:
                 if self.state.finish_reason is not None:
                     # The answer was complete; only the usage chunk was lost.

@@ -14,6 +14,7 @@ from bot.core import commands as c
 from bot.core.budgets import BudgetState, render_budget_states
 from bot.core.errors import UserFacingError
 from bot.core.format import format_price, format_usd
+from bot.core.messages import provider_sentence
 from bot.core.pricing import nano_to_usd
 from bot.core.replies import ErrorReply, Invocation, KeyPromptReply, Reply, TextReply
 from bot.core.service import PROVIDER_NAMES, CostReport, KeyStatus, ProviderService
@@ -60,7 +61,7 @@ class Dispatcher:
         except UserFacingError as exc:
             yield ErrorReply(exc.message, private=exc.private or _is_private(command))
         except ProviderError as exc:
-            yield ErrorReply(exc.user_message, private=_is_private(command))
+            yield ErrorReply(provider_sentence(exc), private=_is_private(command))
         except Exception as exc:
             log.exception("command %s failed", type(command).__name__)
             yield ErrorReply(failure_sentence(exc), private=True)

@@ -45,6 +45,7 @@ from bot.core.errors import (
     UserFacingError,
 )
 from bot.core.format import format_footer
+from bot.core.messages import cut_off_notice, provider_sentence
 from bot.core.periods import PeriodWindow, period_window
 from bot.core.pricing import (
     ChatCost,
@@ -386,7 +387,7 @@ class ProviderService:
         except AuthenticationError:
             raise UserFacingError(f"{name} rejected that key; nothing was stored.") from None
         except ProviderError as exc:
-            reason = exc.user_message.rstrip(".")
+            reason = provider_sentence(exc).rstrip(".")
             raise UserFacingError(
                 f"Could not verify the key with {name}: {reason}; nothing was stored."
             ) from None
@@ -425,7 +426,7 @@ class ProviderService:
                 problem = None
             except (ProviderError, UserFacingError) as exc:
                 info = None
-                problem = getattr(exc, "user_message", None) or getattr(exc, "message", "")
+                problem = provider_sentence(exc) if isinstance(exc, ProviderError) else exc.message
             out.append(KeyStatus(provider, masked, info, problem, fallback))
         return out
 
@@ -557,7 +558,7 @@ class ProviderService:
             yield ChatFailed(exc.message)
             return
         except ProviderError as exc:
-            yield ChatFailed(exc.user_message)
+            yield ChatFailed(provider_sentence(exc))
             return
 
         defaults = self.model_settings.defaults(provider, allowed.model_id)
@@ -598,7 +599,7 @@ class ProviderService:
                 turn,
                 _Ending.of(final, "", "error", ChatCost(Decimal(0), "none")),
             )
-            yield ChatFailed(f"{final.error.user_message} Nothing was charged.")
+            yield ChatFailed(f"{provider_sentence(final.error)} Nothing was charged.")
             return
         usage = final.usage
         cost = settle_cost(usage, pricing)
@@ -617,11 +618,7 @@ class ProviderService:
         )
         all_notices: list[str] = []
         if isinstance(final, StreamFailed):
-            all_notices.append(
-                f"⚠ The answer was cut off: {final.error.user_message}"
-                if not final.error.user_message.startswith("The answer was cut off")
-                else f"⚠ {final.error.user_message}"
-            )
+            all_notices.append(cut_off_notice(final.error))
         all_notices.extend(notices)
         yield ChatCompleted(
             text=text,

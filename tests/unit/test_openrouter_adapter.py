@@ -32,6 +32,7 @@ from adapters.openrouter import (
     per_token_to_per_1m,
 )
 from adapters.registry import build_adapters, provider_for_model
+from bot.core.messages import provider_sentence
 
 BASE = "https://openrouter.ai/api/v1"
 KEY = SecretStr("sk-or-v1-lookup-secret-00112233445566778899aabbccddeeff")
@@ -234,7 +235,7 @@ async def test_lookup_model_rejects_malformed_ids_without_asking(
 ) -> None:
     with pytest.raises(BadRequestError) as caught:
         await adapter.lookup_model(bad_id, KEY)
-    assert bad_id in caught.value.user_message
+    assert bad_id in provider_sentence(caught.value)
     assert not router.calls
 
 
@@ -316,7 +317,7 @@ async def test_check_key_401(router: respx.MockRouter, adapter: OpenRouterAdapte
         await adapter.check_key(KEY)
     secret = KEY.get_secret_value()
     assert secret not in str(caught.value) and secret not in repr(caught.value)
-    assert "/apikey" in caught.value.user_message
+    assert "/apikey" in provider_sentence(caught.value)
 
 
 async def test_check_key_403_is_not_a_bad_key(
