@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.base import GenerationInfo, ProviderAdapter
 from adapters.errors import ProviderError
+from adapters.registry import OPENROUTER
 from bot.config import Settings
 from bot.core.budgets import budget_states, render_budget_states
 from bot.core.commands import PERIODS, Period
@@ -341,14 +342,15 @@ async def _openrouter_key(
     db: Database, vault: KeyVault, settings: Settings, workspace_id: int
 ) -> SecretStr | None:
     async with db.session() as session:
-        row = await stores.get_key(session, workspace_id=workspace_id, provider="openrouter")
+        row = await stores.get_key(session, workspace_id=workspace_id, provider=OPENROUTER.name)
     if row is None:
-        return settings.fallback_key("openrouter")
+        return settings.fallback_key(OPENROUTER.name)
     try:
         return vault.decrypt(row.ciphertext)
     except KeyDecryptError:
         raise ReportError(
-            "the workspace's OpenRouter key cannot be decrypted with ROUTERBOT_SECRET_KEY"
+            f"the workspace's {OPENROUTER.display_name} key cannot be decrypted with "
+            "ROUTERBOT_SECRET_KEY"
         ) from None
 
 
@@ -407,14 +409,17 @@ async def reconcile(
             async for r in stores.stream_usage(
                 session, workspace_id=ws.id, since=since, with_generation_id=True
             )
-            if r.provider == "openrouter"
+            if r.provider == OPENROUTER.name
         ]
-    adapter = adapters.get("openrouter")
+    adapter = adapters.get(OPENROUTER.name)
     if adapter is None:
-        raise ReportError("OpenRouter is not configured")
+        raise ReportError(f"{OPENROUTER.display_name} is not configured")
     key = await _openrouter_key(db, vault, settings, ws.id)
     if key is None:
-        raise ReportError(f"{_name(ws)} has no OpenRouter key and OPENROUTER_API_KEY is unset")
+        raise ReportError(
+            f"{_name(ws)} has no {OPENROUTER.display_name} key and "
+            f"{OPENROUTER.api_key_setting.upper()} is unset"
+        )
     gate = asyncio.Semaphore(RECONCILE_CONCURRENCY)
     results = await asyncio.gather(*(_check(adapter, key, r, gate) for r in records))
     findings = [f for f in results if f is not None]
@@ -431,7 +436,7 @@ async def reconcile(
             "model",
             "ledger_usd",
             "source",
-            "openrouter_usd",
+            f"{OPENROUTER.name}_usd",
             "diff_usd",
             "status",
         ]
@@ -468,9 +473,11 @@ async def reconcile(
                     cost_nano=f.provider_nano,
                     cost_source=RECONCILED,
                 )
-        print(f"Fixed {len(differing)} row(s): cost taken from OpenRouter.", file=out)
+        print(
+            f"Fixed {len(differing)} row(s): cost taken from {OPENROUTER.display_name}.", file=out
+        )
     elif differing:
-        print("Run again with --fix to take OpenRouter's costs.", file=out)
+        print(f"Run again with --fix to take {OPENROUTER.display_name}'s costs.", file=out)
     return findings
 
 

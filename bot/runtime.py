@@ -75,8 +75,7 @@ async def build_runtime(
     db = Database(settings.database_url)
     await ensure_schema(db)
     adapters = build_adapters(
-        settings.openrouter_base_url,
-        settings.fireworks_base_url,
+        settings.base_urls(),
         app_url=settings.routerbot_app_url,
         app_title=settings.routerbot_app_title,
     )

@@ -10,6 +10,7 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 
 from adapters.errors import ProviderError
+from adapters.registry import DEFAULT_PROVIDER, display_name
 from bot.core import commands as c
 from bot.core.budgets import BudgetState, render_budget_states
 from bot.core.errors import UserFacingError
@@ -17,7 +18,7 @@ from bot.core.format import format_price, format_usd
 from bot.core.messages import provider_sentence
 from bot.core.pricing import nano_to_usd
 from bot.core.replies import ErrorReply, Invocation, KeyPromptReply, Reply, TextReply
-from bot.core.service import PROVIDER_NAMES, CostReport, KeyStatus, ProviderService
+from bot.core.service import CostReport, KeyStatus, ProviderService
 from storage.db import is_database_outage
 from storage.stores import UsageTotals
 
@@ -104,7 +105,7 @@ class Dispatcher:
             case c.ApiKeySet(key=key, provider=provider):
                 status = await s.set_key(ctx, key, provider)
                 yield TextReply(
-                    f"Saved the {PROVIDER_NAMES.get(status.provider, status.provider)} key "
+                    f"Saved the {display_name(status.provider)} key "
                     f"{status.masked} for this workspace{_limit_text(status)}.",
                     private=True,
                 )
@@ -115,7 +116,7 @@ class Dispatcher:
                 cleared = await s.clear_key(ctx, provider)
                 text = (
                     "Removed the "
-                    + " and ".join(PROVIDER_NAMES.get(p, p) for p in cleared)
+                    + " and ".join(display_name(p) for p in cleared)
                     + " key from this workspace."
                     if cleared
                     else "There was no key to remove."
@@ -173,9 +174,7 @@ class Dispatcher:
                 else ""
             )
             provider = (
-                ""
-                if m.provider == "openrouter"
-                else f" ({PROVIDER_NAMES.get(m.provider, m.provider)})"
+                "" if m.provider == DEFAULT_PROVIDER.name else f" ({display_name(m.provider)})"
             )
             lines.append(
                 f"• `{m.model_id}`{provider} {format_price(m.pricing.input_per_1m)} / "
@@ -203,7 +202,7 @@ def _key_status_text(statuses: list[KeyStatus]) -> str:
         return "No API key is set for this workspace; set one with /apikey set <key>."
     lines = []
     for st in statuses:
-        name = PROVIDER_NAMES.get(st.provider, st.provider)
+        name = display_name(st.provider)
         if st.problem:
             lines.append(f"{name}: {st.masked} (could not check it: {st.problem})")
         else:

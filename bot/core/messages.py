@@ -22,6 +22,7 @@ from adapters.errors import (
     RateLimitedError,
     RequestTimeoutError,
 )
+from adapters.registry import display_name
 
 __all__ = ["cut_off_notice", "provider_sentence"]
 
@@ -94,13 +95,8 @@ def cut_off_notice(error: ProviderError) -> str:
 
 
 def _invalid_model_id(error: InvalidModelIdError) -> str:
-    name = _display_name(error.provider)
+    name = display_name(error.provider)
     article = "an" if name[:1].lower() in "aeiou" else "a"
     forms = " or ".join(f"`{form}`" for form in error.forms)
     looks = f"; ids look like {forms}." if forms else "."
     return f"`{error.model}` is not {article} {name} model id{looks}"
-
-
-def _display_name(provider: str) -> str:
-    # Replaced by the provider registry's display name.
-    return {"openrouter": "OpenRouter", "fireworks": "Fireworks"}.get(provider, provider)

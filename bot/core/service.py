@@ -33,6 +33,13 @@ from adapters.base import (
     Usage,
 )
 from adapters.errors import AuthenticationError, ProviderError
+from adapters.registry import (
+    DEFAULT_PROVIDER,
+    display_name,
+    find_provider,
+    provider_for_key,
+    provider_for_model,
+)
 from bot.config import Settings
 from bot.core.budgets import BudgetState, budget_states
 from bot.core.commands import Period
@@ -73,15 +80,6 @@ from storage.stores import NewModel, UsageSummary
 log = logging.getLogger(__name__)
 
 HISTORY_LIMIT = 50
-PROVIDER_NAMES = {"openrouter": "OpenRouter", "fireworks": "Fireworks"}
-
-
-def provider_for_model(model_id: str) -> str:
-    return "fireworks" if model_id.startswith("accounts/") else "openrouter"
-
-
-def provider_for_key(key: str) -> str:
-    return "fireworks" if key.startswith("fw_") else "openrouter"
 
 
 class BudgetGuard(Protocol):
@@ -241,7 +239,7 @@ class ProviderService:
         return ws.id
 
     async def _seed(self, session: AsyncSession, workspace_id: int) -> None:
-        recommended = self.model_settings.recommended("openrouter")
+        recommended = self.model_settings.recommended(DEFAULT_PROVIDER.name)
         await stores.add_models_bulk(
             session,
             workspace_id=workspace_id,
@@ -292,9 +290,10 @@ class ProviderService:
         key = await self._resolve_key(ws_id, provider, required=False)
         info = await adapter.lookup_model(model_id, key)
         if info is None:
+            known = find_provider(provider)
             raise NotFound(
-                f"{PROVIDER_NAMES.get(provider, provider)} does not know the model "
-                f"`{model_id}`; check the id (e.g. on openrouter.ai/models)."
+                f"{display_name(provider)} does not know the model `{model_id}`; check the id "
+                f"(e.g. on {(known or DEFAULT_PROVIDER).models_page})."
             )
         pricing = info.pricing
         if pricing.input_per_1m is None or pricing.output_per_1m is None:
@@ -368,7 +367,7 @@ class ProviderService:
         fallback = self.settings.fallback_key(provider)
         if fallback is None and required:
             raise NoApiKey(
-                f"No {PROVIDER_NAMES.get(provider, provider)} API key is set for this "
+                f"No {display_name(provider)} API key is set for this "
                 "workspace; a workspace admin can set one with /apikey."
             )
         return fallback
@@ -381,7 +380,7 @@ class ProviderService:
         key = SecretStr(plain)
         provider = provider or provider_for_key(plain)
         adapter = self._adapter(provider)
-        name = PROVIDER_NAMES.get(provider, provider)
+        name = display_name(provider)
         try:
             info = await adapter.check_key(key)
         except AuthenticationError:
