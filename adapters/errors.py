@@ -27,6 +27,9 @@ ever before the first token). Both are class attributes, never changed on an ins
     │   └── InvalidModelIdError      bad_request                  an id not in the provider's form
     │                                                             (``provider``, ``forms``)
     ├── ModelNotFoundError           model_not_found              the model id is unknown
+    ├── EndpointNotFoundError        endpoint_not_found           404 where no model is looked up:
+    │                                                             the base URL is not the provider's
+    │                                                             API (``provider``, ``url``)
     ├── MalformedResponseError       malformed             yes    not the provider's protocol
     └── CutOffError                  cut_off                      the stream broke after text had
                                                                   arrived (partial kept; ``cause``)
@@ -36,11 +39,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import ClassVar
+from urllib.parse import urlsplit, urlunsplit
 
 __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "CutOffError",
+    "EndpointNotFoundError",
     "InsufficientCreditsError",
     "InvalidModelIdError",
     "MalformedResponseError",
@@ -168,6 +173,21 @@ class ModelNotFoundError(ProviderError):
     kind = "model_not_found"
 
 
+class EndpointNotFoundError(ProviderError):
+    """A 404 from an endpoint every server of this API has (``GET /key``, ``GET /models``):
+    the configured base URL is not the provider's API (a wrong path, another service). It
+    says nothing about any model."""
+
+    kind = "endpoint_not_found"
+
+    def __init__(self, *, provider: str, url: str, detail: str | None = None) -> None:
+        #: Short name of the adapter's provider (``openrouter``).
+        self.provider = provider
+        #: The URL that answered 404, without credentials or query.
+        self.url = _bare_url(url)
+        super().__init__(status_code=404, detail=detail)
+
+
 class MalformedResponseError(ProviderError):
     kind = "malformed"
     retryable = True
@@ -193,3 +213,13 @@ class CutOffError(ProviderError):
         super().__init__(
             status_code=status_code, provider_code=provider_code, detail=detail, model=model
         )
+
+
+def _bare_url(url: str) -> str:
+    """``url`` without user info, query or fragment: what may be shown and logged."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port is not None else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))

@@ -27,13 +27,15 @@ from adapters.base import (
     StreamFinished,
     TextDelta,
 )
-from adapters.errors import MalformedResponseError, ProviderError
+from adapters.errors import EndpointNotFoundError, MalformedResponseError, ProviderError
 from adapters.openai_compat.chunks import ChunkParser, StreamState, loads_exact
 from adapters.openai_compat.errors import (
+    MAX_DETAIL_CHARS,
     cut_off,
     error_from_response,
     from_transport,
     retry_backoff,
+    scrub,
 )
 from adapters.openai_compat.stream import STREAM_DEADLINE, OpenStream
 
@@ -321,8 +323,15 @@ class OpenAICompatibleAdapter:
             response = await self._client.get(path, params=params, headers=headers)
         except httpx.HTTPError as exc:
             raise from_transport(exc) from None
-        if response.status_code == 404 and none_on_404:
-            return None
+        if response.status_code == 404:
+            if none_on_404:
+                return None
+            # Every server of this API answers this path; a 404 means the base URL points
+            # elsewhere (a wrong path, another service), not that some model is unknown.
+            body = response.content[:MAX_DETAIL_CHARS].decode("utf-8", "replace")
+            raise EndpointNotFoundError(
+                provider=self.name, url=str(response.url), detail=scrub(body, secret)
+            )
         if not response.is_success:
             raise error_from_response(
                 response.status_code, response.content, response.headers, secret=secret

@@ -12,6 +12,7 @@ from adapters.errors import (
     AuthenticationError,
     BadRequestError,
     CutOffError,
+    EndpointNotFoundError,
     InsufficientCreditsError,
     InvalidModelIdError,
     MalformedResponseError,
@@ -22,7 +23,7 @@ from adapters.errors import (
     RateLimitedError,
     RequestTimeoutError,
 )
-from adapters.registry import display_name
+from adapters.registry import display_name, find_provider
 
 __all__ = ["cut_off_notice", "provider_sentence"]
 
@@ -78,6 +79,8 @@ def provider_sentence(error: ProviderError) -> str:
             )
         case ModelNotFoundError():
             return "The provider does not know this model."
+        case EndpointNotFoundError():
+            return _endpoint_not_found(error)
         case MalformedResponseError():
             return "The provider sent a response routerbot could not read; please try again."
         case CutOffError(cause=cause):
@@ -100,3 +103,11 @@ def _invalid_model_id(error: InvalidModelIdError) -> str:
     forms = " or ".join(f"`{form}`" for form in error.forms)
     looks = f"; ids look like {forms}." if forms else "."
     return f"`{error.model}` is not {article} {name} model id{looks}"
+
+
+def _endpoint_not_found(error: EndpointNotFoundError) -> str:
+    provider = find_provider(error.provider)
+    if provider is None:
+        return f"The provider answered 404 at {error.url}: check its base URL."
+    setting = provider.base_url_setting.upper()
+    return f"{provider.display_name} answered 404 at {error.url}: check {setting}."

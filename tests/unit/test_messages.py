@@ -15,6 +15,7 @@ from adapters.errors import (
     AuthenticationError,
     BadRequestError,
     CutOffError,
+    EndpointNotFoundError,
     InsufficientCreditsError,
     InvalidModelIdError,
     MalformedResponseError,
@@ -88,6 +89,21 @@ SENTENCES: list[tuple[ProviderError, str]] = [
     ),
     (ModelNotFoundError(status_code=404), "The provider does not know this model."),
     (
+        EndpointNotFoundError(provider="openrouter", url="http://host.test/api/v2/key"),
+        "OpenRouter answered 404 at http://host.test/api/v2/key: check OPENROUTER_BASE_URL.",
+    ),
+    (
+        # Credentials and a query never reach the sentence.
+        EndpointNotFoundError(
+            provider="fireworks", url="https://user:pw@FW.test:8443/v2/models?key=fw_secret#x"
+        ),
+        "Fireworks answered 404 at https://fw.test:8443/v2/models: check FIREWORKS_BASE_URL.",
+    ),
+    (
+        EndpointNotFoundError(provider="local", url="http://[::1]:8080/v1/models"),
+        "The provider answered 404 at http://[::1]:8080/v1/models: check its base URL.",
+    ),
+    (
         MalformedResponseError(),
         "The provider sent a response routerbot could not read; please try again.",
     ),
@@ -144,6 +160,7 @@ def test_kinds_keep_their_ledger_names_and_retry_class_attributes() -> None:
         BadRequestError: ("bad_request", False),
         InvalidModelIdError: ("bad_request", False),
         ModelNotFoundError: ("model_not_found", False),
+        EndpointNotFoundError: ("endpoint_not_found", False),
         MalformedResponseError: ("malformed", True),
         CutOffError: ("cut_off", False),
     }
