@@ -1,135 +1,225 @@
-"""The one error taxonomy for provider failures.
+"""The one error taxonomy for provider failures: kinds with their facts, no sentences.
 
-Every failure a provider can produce becomes one of these, each carrying a sentence a chat user
-can act on. Front-ends render ``user_message`` and never a traceback.
+Every failure a provider can produce becomes one of these classes. An error carries facts only
+(the HTTP status, the provider's code, a scrubbed ``detail`` for logs, the requested model, and
+each kind's own facts below); the core turns a kind and its facts into the one sentence a user
+reads (``bot.core.messages``). ``kind`` is the stable short name written to the usage ledger's
+``error_kind`` column; ``retryable`` says whether the same request may be tried again (only
+ever before the first token). Both are class attributes, never changed on an instance.
 
-    ProviderError
-    ├── AuthenticationError          401: the key is wrong or revoked
-    ├── InsufficientCreditsError     402: the account is out of credit
-    ├── ModerationError              403: refused by moderation, a guardrail or a permission
-    ├── RequestTimeoutError          408, connect/read timeouts, a stream that hangs
-    ├── RateLimitedError             429 (carries ``retry_after`` seconds when known)
-    ├── ProviderUnavailableError     5xx, refused or dropped connections before the first token
-    ├── BadRequestError              400 and other 4xx: the request itself was refused
-    ├── ModelNotFoundError           the model id is unknown to the provider
-    ├── MalformedResponseError       the provider sent something that is not its protocol
-    └── CutOffError                  the stream broke after text had arrived (partial kept)
+    class                            kind                  retry  when
+    ProviderError                    provider_error               anything not below
+    ├── AuthenticationError          auth                         401: the key is wrong or revoked
+    ├── InsufficientCreditsError     insufficient_credits         402: the account is out of credit
+    ├── ModerationError              moderation                   403: moderation, a guardrail or
+    │                                                             a permission refused it
+    ├── RequestTimeoutError          timeout               yes    408/504/524, connect or read
+    │   │                                                         timeouts, a stream that hangs
+    │   └── StreamDeadlineError      timeout               no     the answer did not end within
+    │                                                             the stream deadline
+    ├── RateLimitedError             rate_limited          yes    429; ``retry_after`` seconds
+    ├── ProviderUnavailableError     unavailable           yes    5xx (model down, no provider);
+    │                                                             refused or dropped connections
+    │                                                             before the first token
+    │                                                             (``unreachable``)
+    ├── BadRequestError              bad_request                  400 and other 4xx: the request
+    │   │                                                         itself was refused
+    │   └── InvalidModelIdError      bad_request                  an id not in the provider's form
+    │                                                             (``provider``, ``forms``)
+    ├── ModelNotFoundError           model_not_found              the model id is unknown
+    ├── EndpointNotFoundError        endpoint_not_found           404 where no model is looked up:
+    │                                                             the base URL is not the provider's
+    │                                                             API (``provider``, ``url``)
+    ├── MalformedResponseError       malformed             yes    not the provider's protocol
+    └── CutOffError                  cut_off                      the stream broke after text had
+                                                                  arrived (partial kept; ``cause``)
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import ClassVar
+from urllib.parse import urlsplit, urlunsplit
+
+__all__ = [
+    "AuthenticationError",
+    "BadRequestError",
+    "CutOffError",
+    "EndpointNotFoundError",
+    "InsufficientCreditsError",
+    "InvalidModelIdError",
+    "MalformedResponseError",
+    "ModelNotFoundError",
+    "ModerationError",
+    "ProviderError",
+    "ProviderUnavailableError",
+    "RateLimitedError",
+    "RequestTimeoutError",
+    "StreamDeadlineError",
+]
+
 
 class ProviderError(Exception):
-    """Base class. ``user_message`` is one short sentence safe to show in chat."""
+    """Base class: a provider failure and its facts. ``str()`` is a summary for logs."""
 
-    default_message = "The model provider returned an error."
+    #: Stable short name for logs, metrics and the usage ledger.
+    kind: ClassVar[str] = "provider_error"
     #: Whether the same request may be tried again (only ever done before the first token).
-    retryable = False
+    retryable: ClassVar[bool] = False
 
     def __init__(
         self,
-        user_message: str | None = None,
         *,
         status_code: int | None = None,
         provider_code: str | None = None,
         detail: str | None = None,
+        model: str | None = None,
     ) -> None:
-        self.user_message = user_message or self.default_message
         self.status_code = status_code
         self.provider_code = provider_code
         # ``detail`` is the provider's own message, for logs; it never holds key material
-        # because adapters only copy the ``error.message`` field of a response body.
+        # because adapters only copy the ``error.message`` field of a response body, scrubbed.
         self.detail = detail
-        super().__init__(self.user_message)
+        #: The model the request asked for, where there was one.
+        self.model = model
+        super().__init__(self._summary())
 
-    @property
-    def kind(self) -> str:
-        """Stable short name for logs, metrics and the usage ledger."""
-        return _KIND_NAMES.get(type(self), "provider_error")
+    def _summary(self) -> str:
+        status = f" {self.status_code}" if self.status_code is not None else ""
+        return f"{self.kind}{status}: {self.detail}" if self.detail else f"{self.kind}{status}"
 
 
 class AuthenticationError(ProviderError):
-    default_message = "The provider rejected the API key; an admin can set a new one with /apikey."
+    kind = "auth"
 
 
 class InsufficientCreditsError(ProviderError):
-    default_message = (
-        "The provider account is out of credits (402); an admin needs to add credits "
-        "or set another key with /apikey."
-    )
+    kind = "insufficient_credits"
 
 
 class ModerationError(ProviderError):
-    default_message = "The provider refused this request (moderation or permissions, 403)."
+    kind = "moderation"
 
 
 class RequestTimeoutError(ProviderError):
-    default_message = "The model took too long to answer; please try again."
+    kind = "timeout"
     retryable = True
 
 
+class StreamDeadlineError(RequestTimeoutError):
+    """The answer did not end within the stream deadline (a stream of keep-alive comments)."""
+
+    # A retry would start past the same deadline.
+    retryable = False
+
+
 class RateLimitedError(ProviderError):
-    default_message = "The provider is rate limiting requests; please try again shortly."
+    kind = "rate_limited"
     retryable = True
 
     def __init__(
         self,
-        user_message: str | None = None,
         *,
         retry_after: float | None = None,
         status_code: int | None = 429,
         provider_code: str | None = None,
         detail: str | None = None,
+        model: str | None = None,
     ) -> None:
+        #: Seconds the provider asked us to wait (``Retry-After``), when it said.
         self.retry_after = retry_after
-        if user_message is None:
-            if retry_after is not None:
-                seconds = max(1, round(retry_after))
-                user_message = f"The provider is rate limiting requests; try again in {seconds} s."
-            else:
-                user_message = self.default_message
         super().__init__(
-            user_message, status_code=status_code, provider_code=provider_code, detail=detail
+            status_code=status_code, provider_code=provider_code, detail=detail, model=model
         )
 
 
 class ProviderUnavailableError(ProviderError):
-    default_message = (
-        "The model provider is unavailable right now (model down or no provider); "
-        "please try again later."
-    )
+    kind = "unavailable"
     retryable = True
+
+    def __init__(
+        self,
+        *,
+        unreachable: bool = False,
+        status_code: int | None = None,
+        provider_code: str | None = None,
+        detail: str | None = None,
+        model: str | None = None,
+    ) -> None:
+        #: True when no answer came at all: the connection was refused or dropped before the
+        #: first token (otherwise the provider said it, with a 5xx).
+        self.unreachable = unreachable
+        super().__init__(
+            status_code=status_code, provider_code=provider_code, detail=detail, model=model
+        )
 
 
 class BadRequestError(ProviderError):
-    default_message = "The provider refused the request as invalid."
+    kind = "bad_request"
+
+
+class InvalidModelIdError(BadRequestError):
+    """``model`` is not in the provider's id form; refused without asking the provider."""
+
+    def __init__(self, *, model: str, provider: str, forms: Sequence[str] = ()) -> None:
+        #: Short name of the provider whose form it is (``openrouter``).
+        self.provider = provider
+        #: What the provider's ids look like (``author/slug``).
+        self.forms = tuple(forms)
+        super().__init__(model=model, detail="not a model id of this provider")
 
 
 class ModelNotFoundError(ProviderError):
-    default_message = "The provider does not know this model."
+    kind = "model_not_found"
+
+
+class EndpointNotFoundError(ProviderError):
+    """A 404 from an endpoint every server of this API has (``GET /key``, ``GET /models``):
+    the configured base URL is not the provider's API (a wrong path, another service). It
+    says nothing about any model."""
+
+    kind = "endpoint_not_found"
+
+    def __init__(self, *, provider: str, url: str, detail: str | None = None) -> None:
+        #: Short name of the adapter's provider (``openrouter``).
+        self.provider = provider
+        #: The URL that answered 404, without credentials or query.
+        self.url = _bare_url(url)
+        super().__init__(status_code=404, detail=detail)
 
 
 class MalformedResponseError(ProviderError):
-    default_message = "The provider sent a response routerbot could not read; please try again."
+    kind = "malformed"
     retryable = True
 
 
 class CutOffError(ProviderError):
     """The stream failed after text had already been delivered; the partial answer stands."""
 
-    default_message = "The answer was cut off by a provider error."
+    kind = "cut_off"
+
+    def __init__(
+        self,
+        *,
+        cause: str = ProviderError.kind,
+        status_code: int | None = None,
+        provider_code: str | None = None,
+        detail: str | None = None,
+        model: str | None = None,
+    ) -> None:
+        #: Why: ``dropped`` (the connection broke) or the kind of the failure that cut the
+        #: answer off (``timeout``, ``malformed``, ``unavailable``, …).
+        self.cause = cause
+        super().__init__(
+            status_code=status_code, provider_code=provider_code, detail=detail, model=model
+        )
 
 
-_KIND_NAMES: dict[type[ProviderError], str] = {
-    ProviderError: "provider_error",
-    AuthenticationError: "auth",
-    InsufficientCreditsError: "insufficient_credits",
-    ModerationError: "moderation",
-    RequestTimeoutError: "timeout",
-    RateLimitedError: "rate_limited",
-    ProviderUnavailableError: "unavailable",
-    BadRequestError: "bad_request",
-    ModelNotFoundError: "model_not_found",
-    MalformedResponseError: "malformed",
-    CutOffError: "cut_off",
-}
+def _bare_url(url: str) -> str:
+    """``url`` without user info, query or fragment: what may be shown and logged."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port is not None else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))

@@ -17,7 +17,7 @@ import stamina
 from pydantic import SecretStr
 
 from adapters.base import GenerationInfo, KeyInfo, ModelInfo, ModelPricing
-from adapters.errors import BadRequestError, MalformedResponseError
+from adapters.errors import InvalidModelIdError, MalformedResponseError
 from adapters.openai_compat import OpenAICompatibleAdapter, as_decimal
 
 __all__ = [
@@ -36,6 +36,8 @@ MODEL_ID_PATTERN = re.compile(
     r"/(?P<slug>[A-Za-z0-9][A-Za-z0-9._-]*)"
     r"(?::(?P<variant>[A-Za-z0-9._-]+))?$"
 )
+#: How MODEL_ID_PATTERN reads to a person.
+MODEL_ID_FORMS = ("author/slug", "author/slug:free")
 
 #: ``GET /generation`` can 404 for a moment right after a completion: poll this many times.
 GENERATION_LOOKUP_ATTEMPTS = 4
@@ -125,17 +127,14 @@ class OpenRouterAdapter(OpenAICompatibleAdapter):
     async def lookup_model(self, model_id: str, api_key: SecretStr | None) -> ModelInfo | None:
         """One model with pricing, or ``None`` when OpenRouter does not know it.
 
-        Raises BadRequestError for an id that is not ``author/slug[:variant]``.
+        Raises InvalidModelIdError for an id that is not ``author/slug[:variant]``.
         """
         parsed = parse_model_id(model_id)
         if parsed is None and self.compat_fallback:
             # Local servers name models freely (`llama3.2:3b`); their own list decides.
             return await super().lookup_model(model_id, api_key)
         if parsed is None:
-            raise BadRequestError(
-                f"`{model_id}` is not an OpenRouter model id; ids look like "
-                "`author/slug` or `author/slug:free`."
-            )
+            raise InvalidModelIdError(model=model_id, provider=self.name, forms=MODEL_ID_FORMS)
         author, slug, variant = parsed
         # The variant stays on the slug: OpenRouter resolves `:free` and friends itself.
         path_slug = f"{slug}:{variant}" if variant else slug

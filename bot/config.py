@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from adapters.registry import PROVIDERS, find_provider
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_SETTINGS = REPO_ROOT / "defaultModelSettings.json"
 _PACKAGED_MODEL_SETTINGS = Path(__file__).resolve().parent / "defaultModelSettings.json"
@@ -71,12 +73,15 @@ class Settings(BaseSettings):
         return frozenset(item.strip() for item in self.routerbot_admins.split(",") if item.strip())
 
     def fallback_key(self, provider: str) -> SecretStr | None:
-        """The operator's key for workspaces that have not set their own."""
-        if provider == "openrouter":
-            return self.openrouter_api_key
-        if provider == "fireworks":
-            return self.fireworks_api_key
-        return None
+        """The operator's key for workspaces that have not set their own (the setting the
+        provider registry names)."""
+        known = find_provider(provider)
+        key = getattr(self, known.api_key_setting) if known is not None else None
+        return key if isinstance(key, SecretStr) else None
+
+    def base_urls(self) -> dict[str, str]:
+        """Every provider's base URL, by provider name (the settings the registry names)."""
+        return {p.name: str(getattr(self, p.base_url_setting)) for p in PROVIDERS}
 
     @property
     def secret_key_file(self) -> Path:

@@ -86,8 +86,7 @@ async def build_runtime(
     await ensure_schema(db)
     store = SqlStore(db)
     adapters = build_adapters(
-        settings.openrouter_base_url,
-        settings.fireworks_base_url,
+        settings.base_urls(),
         app_url=settings.routerbot_app_url,
         app_title=settings.routerbot_app_title,
     )

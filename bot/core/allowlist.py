@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from adapters.base import ModelPricing
-from adapters.registry import provider_for_model
+from adapters.registry import DEFAULT_PROVIDER, display_name, find_provider, provider_for_model
 from bot.core import permissions
 from bot.core.deps import Deps
 from bot.core.errors import ModelNotAllowed, NotFound
@@ -19,8 +19,6 @@ from bot.core.ports import AllowedModelRow, NewModel
 from bot.core.pricing import RecommendedModel, nano_to_price, price_to_nano
 from bot.core.replies import Invocation
 from bot.core.workspaces import Workspaces
-
-PROVIDER_NAMES = {"openrouter": "OpenRouter", "fireworks": "Fireworks"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +64,10 @@ class Allowlist:
         key = await self.keys.resolve(ws_id, provider, required=False)
         info = await adapter.lookup_model(model_id, key)
         if info is None:
+            known = find_provider(provider) or DEFAULT_PROVIDER
             raise NotFound(
-                f"{PROVIDER_NAMES.get(provider, provider)} does not know the model "
-                f"`{model_id}`; check the id (e.g. on openrouter.ai/models)."
+                f"{display_name(provider)} does not know the model `{model_id}`; check the id "
+                f"(e.g. on {known.models_page})."
             )
         pricing = info.pricing
         if pricing.input_per_1m is None or pricing.output_per_1m is None:
@@ -142,9 +141,7 @@ def recommended_text(models: list[RecommendedModel]) -> str:
             if m.pricing.cached_input_per_1m is not None
             else ""
         )
-        provider = (
-            "" if m.provider == "openrouter" else f" ({PROVIDER_NAMES.get(m.provider, m.provider)})"
-        )
+        provider = "" if m.provider == DEFAULT_PROVIDER.name else f" ({display_name(m.provider)})"
         lines.append(
             f"• `{m.model_id}`{provider} {format_price(m.pricing.input_per_1m)} / "
             f"{format_price(m.pricing.output_per_1m)}{cached}"

@@ -14,11 +14,11 @@ from typing import Literal
 
 from pydantic import SecretStr
 
+from adapters.registry import provider_names
 from bot.core.errors import UsageError
 
 Period = Literal["today", "week", "month", "30d", "all"]
 PERIODS: tuple[Period, ...] = ("today", "week", "month", "30d", "all")
-PROVIDERS = ("openrouter", "fireworks")
 
 MAX_BUDGET_USD = Decimal(1_000_000)
 
@@ -238,8 +238,8 @@ def _parse_apikey(rest: str) -> Command:
     provider: str | None = None
     if "--provider" in tokens:
         i = tokens.index("--provider")
-        if i + 1 >= len(tokens) or tokens[i + 1].lower() not in PROVIDERS:
-            raise _usage("apikey", f"--provider is one of {', '.join(PROVIDERS)}.")
+        if i + 1 >= len(tokens) or tokens[i + 1].lower() not in provider_names():
+            raise _usage("apikey", f"--provider is one of {', '.join(provider_names())}.")
         provider = tokens[i + 1].lower()
         del tokens[i : i + 2]
     if not tokens:

@@ -8,7 +8,7 @@ sentence (the traceback goes to the log, never to chat).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 
 from adapters.errors import ProviderError
@@ -44,7 +44,7 @@ class Dispatcher:
     def __init__(self, service: ProviderService) -> None:
         self.service = service
 
-    async def run_text(self, ctx: Invocation, text: str) -> AsyncIterator[Reply]:
+    async def run_text(self, ctx: Invocation, text: str) -> AsyncGenerator[Reply, None]:
         try:
             command = c.parse(text)
         except UserFacingError as exc:
@@ -56,7 +56,7 @@ class Dispatcher:
 
     async def run(
         self, ctx: Invocation, command: c.Command, *, anchors: Sequence[str] = ()
-    ) -> AsyncIterator[Reply]:
+    ) -> AsyncGenerator[Reply, None]:
         """Run ``command``; ``anchors`` go to a chat (see :meth:`Chats.chat`)."""
         async with aclosing(self._guarded(self._run(ctx, command, anchors), command)) as replies:
             async for reply in replies:
@@ -81,7 +81,7 @@ class Dispatcher:
         text: str,
         *,
         anchors: Sequence[str] = (),
-    ) -> AsyncIterator[Reply]:
+    ) -> AsyncGenerator[Reply, None]:
         """Continue ``conversation`` (its model, its history) with ``text``; None starts one
         with the default model. Same replies and guarantees as a ``/chat``."""
         chat = c.Chat(prompt=text)
@@ -91,8 +91,8 @@ class Dispatcher:
                 yield reply
 
     async def _guarded(
-        self, replies: AsyncIterator[Reply], command: c.Command
-    ) -> AsyncIterator[Reply]:
+        self, replies: AsyncGenerator[Reply, None], command: c.Command
+    ) -> AsyncGenerator[Reply, None]:
         try:
             # aclosing: when the front-end closes this stream early, the chat below is
             # closed at once too (and records itself), not whenever it is collected.
@@ -109,7 +109,7 @@ class Dispatcher:
 
     async def _run(
         self, ctx: Invocation, command: c.Command, anchors: Sequence[str]
-    ) -> AsyncIterator[Reply]:
+    ) -> AsyncGenerator[Reply, None]:
         s = self.service
         match command:
             case c.Help():

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 
 from adapters.base import KeyInfo
 from adapters.errors import AuthenticationError, ProviderError
-from adapters.registry import provider_for_key
+from adapters.registry import display_name, provider_for_key
 from bot.core import permissions
 from bot.core.deps import Deps
 from bot.core.errors import NoApiKey, UserFacingError
@@ -25,7 +25,6 @@ from bot.core.workspaces import Workspaces
 
 log = logging.getLogger(__name__)
 
-PROVIDER_NAMES = {"openrouter": "OpenRouter", "fireworks": "Fireworks"}
 UNDECRYPTABLE = (
     "This workspace's stored API key cannot be decrypted with the server's "
     "ROUTERBOT_SECRET_KEY; an admin should set it again with /apikey."
@@ -66,7 +65,7 @@ class Keys:
         fallback = self.deps.settings.fallback_key(provider)
         if fallback is None and required:
             raise NoApiKey(
-                f"No {PROVIDER_NAMES.get(provider, provider)} API key is set for this "
+                f"No {display_name(provider)} API key is set for this "
                 "workspace; a workspace admin can set one with /apikey."
             )
         return fallback
@@ -79,7 +78,7 @@ class Keys:
         key = SecretStr(plain)
         provider = provider or provider_for_key(plain)
         adapter = self.deps.adapter(provider)
-        name = PROVIDER_NAMES.get(provider, provider)
+        name = display_name(provider)
         try:
             info = await adapter.check_key(key)
         except AuthenticationError:
@@ -147,7 +146,7 @@ def limit_text(status: KeyStatus) -> str:
 
 
 def saved_text(status: KeyStatus) -> str:
-    name = PROVIDER_NAMES.get(status.provider, status.provider)
+    name = display_name(status.provider)
     return f"Saved the {name} key {status.masked} for this workspace{limit_text(status)}."
 
 
@@ -156,7 +155,7 @@ def status_text(statuses: list[KeyStatus]) -> str:
         return "No API key is set for this workspace; set one with /apikey set <key>."
     lines = []
     for st in statuses:
-        name = PROVIDER_NAMES.get(st.provider, st.provider)
+        name = display_name(st.provider)
         if st.problem:
             lines.append(f"{name}: {st.masked} (could not check it: {st.problem})")
         else:
@@ -167,5 +166,5 @@ def status_text(statuses: list[KeyStatus]) -> str:
 def cleared_text(cleared: list[str]) -> str:
     if not cleared:
         return "There was no key to remove."
-    names = " and ".join(PROVIDER_NAMES.get(p, p) for p in cleared)
+    names = " and ".join(display_name(p) for p in cleared)
     return f"Removed the {names} key from this workspace."

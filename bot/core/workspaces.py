@@ -7,6 +7,7 @@ won seeds.
 
 from __future__ import annotations
 
+from adapters.registry import DEFAULT_PROVIDER
 from bot.core.deps import Deps
 from bot.core.ports import NewModel, UnitOfWork
 from bot.core.pricing import price_to_nano
@@ -34,7 +35,7 @@ class Workspaces:
         return ws.id
 
     async def _seed(self, tx: UnitOfWork, workspace_id: int) -> None:
-        recommended = self.deps.model_settings.recommended("openrouter")
+        recommended = self.deps.model_settings.recommended(DEFAULT_PROVIDER.name)
         await tx.allowlist.add_many(
             workspace_id,
             [

@@ -7,12 +7,16 @@ import logging
 import discord
 from pydantic import SecretStr
 
+from adapters.registry import PROVIDERS
 from bot.core import commands as c
 from bot.core.dispatch import failure_sentence
 from bot.discord_app.bridge import Bridge
 from bot.discord_app.render import say, send_replies
 
 log = logging.getLogger(__name__)
+
+#: ``OpenRouter (sk-or-…) or Fireworks (fw_…)``: which keys the form takes.
+_KEY_SHAPES = " or ".join(f"{p.display_name} ({p.key_hint})" for p in PROVIDERS)
 
 
 class ApiKeyModal(discord.ui.Modal, title="Set the API key"):
@@ -29,8 +33,7 @@ class ApiKeyModal(discord.ui.Modal, title="Set the API key"):
         self.add_item(
             discord.ui.Label(
                 text="API key",
-                description="OpenRouter (sk-or-…) or Fireworks (fw_…); stored encrypted, "
-                "never shown.",
+                description=f"{_KEY_SHAPES}; stored encrypted, never shown.",
                 component=self.key,
             )
         )

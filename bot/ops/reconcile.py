@@ -16,6 +16,7 @@ from pydantic import SecretStr
 
 from adapters.base import GenerationInfo, ProviderAdapter
 from adapters.errors import ProviderError
+from adapters.registry import OPENROUTER
 from bot.core.messages import provider_sentence
 from bot.core.ports import LedgerRow
 from bot.core.pricing import usd_to_nano
@@ -25,7 +26,6 @@ from bot.ops.common import ReportError, nano_to_usd_text, resolve_workspace, tab
 #: How many ``GET /generation`` lookups run at once (polite to the API, still quick).
 RECONCILE_CONCURRENCY = 8
 RECONCILED = "reconciled"
-PROVIDER = "openrouter"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +84,7 @@ def _print_findings(findings: list[Finding], out: IO[str]) -> None:
         "model",
         "ledger_usd",
         "source",
-        "openrouter_usd",
+        f"{OPENROUTER.name}_usd",
         "diff_usd",
         "status",
     ]
@@ -122,15 +122,16 @@ async def reconcile(
         records = [
             r
             async for r in tx.usage.stream(ws.id, since=since, with_generation_id=True)
-            if r.provider == PROVIDER
+            if r.provider == OPENROUTER.name
         ]
-    adapter = service.deps.adapters.get(PROVIDER)
+    adapter = service.deps.adapters.get(OPENROUTER.name)
     if adapter is None:
-        raise ReportError("OpenRouter is not configured")
-    key = await service.keys.resolve(ws.id, PROVIDER, required=False)
+        raise ReportError(f"{OPENROUTER.display_name} is not configured")
+    key = await service.keys.resolve(ws.id, OPENROUTER.name, required=False)
     if key is None:
         raise ReportError(
-            f"{workspace_name(ws)} has no OpenRouter key and OPENROUTER_API_KEY is unset"
+            f"{workspace_name(ws)} has no {OPENROUTER.display_name} key and "
+            f"{OPENROUTER.api_key_setting.upper()} is unset"
         )
     gate = asyncio.Semaphore(RECONCILE_CONCURRENCY)
     results = await asyncio.gather(*(_check(adapter, key, r, gate) for r in records))
@@ -150,7 +151,9 @@ async def reconcile(
                 await tx.usage.correct_cost(
                     ws.id, f.usage_id, cost_nano=f.provider_nano, cost_source=RECONCILED
                 )
-        print(f"Fixed {len(differing)} row(s): cost taken from OpenRouter.", file=out)
+        print(
+            f"Fixed {len(differing)} row(s): cost taken from {OPENROUTER.display_name}.", file=out
+        )
     elif differing:
-        print("Run again with --fix to take OpenRouter's costs.", file=out)
+        print(f"Run again with --fix to take {OPENROUTER.display_name}'s costs.", file=out)
     return findings

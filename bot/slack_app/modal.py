@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from adapters.registry import DEFAULT_PROVIDER, find_provider
+
 CALLBACK_ID = "routerbot_apikey"
 BLOCK_ID = "key"
 ACTION_ID = "key"
@@ -37,7 +39,7 @@ class ModalOrigin:
 
 
 def key_modal(origin: ModalOrigin) -> dict[str, Any]:
-    provider = {"fireworks": "Fireworks"}.get(origin.provider or "", "OpenRouter")
+    provider = (find_provider(origin.provider) or DEFAULT_PROVIDER).display_name
     return {
         "type": "modal",
         "callback_id": CALLBACK_ID,

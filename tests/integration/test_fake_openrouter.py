@@ -37,6 +37,7 @@ from adapters.errors import (
     RequestTimeoutError,
 )
 from adapters.openrouter import OpenRouterAdapter
+from bot.core.messages import provider_sentence
 from tests.fakes.openrouter import DEFAULT_KEY, FakeModel, FakeOpenRouter, Fault
 
 MODEL = "anthropic/claude-3.5-sonnet"  # $3 in / $15 out / $0.30 cached, per 1M
@@ -299,7 +300,7 @@ async def test_dropped_connection_after_text(
     assert text_of(events) == "echo: hello brave"
     end = failed(events)
     assert isinstance(end.error, CutOffError) and end.partial
-    assert "dropped" in end.error.user_message
+    assert "dropped" in provider_sentence(end.error)
 
 
 async def test_dropped_connection_before_text_is_retried(
@@ -326,7 +327,7 @@ async def test_hang_after_text_trips_the_read_timeout(fake: FakeOpenRouter) -> N
     assert text_of(events) == "echo: hello"
     end = failed(events)
     assert isinstance(end.error, CutOffError) and end.partial
-    assert "stopped responding" in end.error.user_message
+    assert "stopped responding" in provider_sentence(end.error)
     assert elapsed < 3
 
 
@@ -350,7 +351,7 @@ async def test_keepalive_comments_cannot_hold_an_answer_open_forever(fake: FakeO
     assert text_of(events) == "echo: hello"
     end = failed(events)
     assert isinstance(end.error, CutOffError) and end.partial
-    assert "stopped responding" in end.error.user_message
+    assert "stopped responding" in provider_sentence(end.error)
     assert 0.5 < elapsed < 3, "the comments kept the 0.2 s read timeout from firing"
 
 

@@ -52,6 +52,7 @@ from adapters.openai_compat import (
     parse_retry_after,
     retry_backoff,
 )
+from bot.core.messages import provider_sentence
 
 BASE = "https://llm.test/api/v1"
 CHAT = f"{BASE}/chat/completions"
@@ -432,7 +433,7 @@ async def test_http_status_before_stream_maps_to_the_taxonomy(
     assert end.partial is False
     assert end.error.status_code == status
     assert end.error.detail == "provider words"
-    assert end.error.user_message  # a sentence for the user
+    assert provider_sentence(end.error)  # a sentence for the user
     expected_calls = 1 + adapter.max_retries if error_class.retryable else 1
     assert route.call_count == expected_calls
 
@@ -443,7 +444,7 @@ async def test_404_names_the_model(
     router.post(CHAT).mock(return_value=error_response(404, "No endpoints found"))
     end = failed(await collect(adapter, model="nope/not-a-model"))
     assert isinstance(end.error, ModelNotFoundError)
-    assert "nope/not-a-model" in end.error.user_message
+    assert "nope/not-a-model" in provider_sentence(end.error)
 
 
 async def test_502_and_503_say_what_is_wrong(
@@ -452,8 +453,8 @@ async def test_502_and_503_say_what_is_wrong(
     router.post(CHAT).mock(side_effect=[error_response(502)] * 3 + [error_response(503)] * 3)
     down = failed(await collect(adapter)).error
     none = failed(await collect(adapter)).error
-    assert "down" in down.user_message
-    assert "no provider" in none.user_message.lower()
+    assert "down" in provider_sentence(down)
+    assert "no provider" in provider_sentence(none).lower()
 
 
 async def test_string_error_code_and_non_json_error_body(
@@ -624,7 +625,7 @@ async def test_malformed_json_line_after_text(
     end = failed(events)
     assert text_of(events) == "Hello"
     assert isinstance(end.error, CutOffError) and end.partial
-    assert "unreadable" in end.error.user_message
+    assert "unreadable" in provider_sentence(end.error)
     assert route.call_count == 1
 
 
@@ -659,7 +660,7 @@ async def test_dropped_connection_after_text(
     end = failed(events)
     assert text_of(events) == "Part"
     assert isinstance(end.error, CutOffError) and end.partial
-    assert "dropped" in end.error.user_message
+    assert "dropped" in provider_sentence(end.error)
     assert route.call_count == 1
 
 
@@ -702,7 +703,7 @@ async def test_read_timeout_mid_stream_is_cut_off(
     events = await collect(adapter)
     end = failed(events)
     assert isinstance(end.error, CutOffError) and end.partial
-    assert "stopped responding" in end.error.user_message
+    assert "stopped responding" in provider_sentence(end.error)
 
 
 async def test_read_timeout_before_text_is_a_timeout(
@@ -805,7 +806,7 @@ async def test_retry_after_beyond_cap_gives_up_at_once(
     end = failed(await collect(adapter))
     assert isinstance(end.error, RateLimitedError)
     assert end.error.retry_after == 120.0
-    assert "120 s" in end.error.user_message
+    assert "120 s" in provider_sentence(end.error)
     assert route.call_count == 1
 
 
@@ -916,7 +917,7 @@ async def test_key_never_appears_in_errors(
     for text in (
         str(end.error),
         repr(end.error),
-        end.error.user_message,
+        provider_sentence(end.error),
         end.error.detail or "",
         repr(end),
         repr(adapter),

@@ -16,14 +16,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from adapters.base import GenerationInfo, KeyInfo, ModelInfo, ModelPricing, ProviderAdapter
+from adapters.base import GenerationInfo, KeyInfo, ModelInfo, ModelPricing
 from adapters.errors import (
     AuthenticationError,
     BadRequestError,
     ModerationError,
     ProviderUnavailableError,
 )
-from adapters.fireworks import FireworksAdapter, is_fireworks_model_id
+from adapters.fireworks import is_fireworks_model_id
 from adapters.openai_compat import OpenAICompatibleAdapter
 from adapters.openrouter import (
     GENERATION_LOOKUP_ATTEMPTS,
@@ -31,7 +31,7 @@ from adapters.openrouter import (
     parse_model_id,
     per_token_to_per_1m,
 )
-from adapters.registry import build_adapters, provider_for_model
+from bot.core.messages import provider_sentence
 
 BASE = "https://openrouter.ai/api/v1"
 KEY = SecretStr("sk-or-v1-lookup-secret-00112233445566778899aabbccddeeff")
@@ -234,7 +234,7 @@ async def test_lookup_model_rejects_malformed_ids_without_asking(
 ) -> None:
     with pytest.raises(BadRequestError) as caught:
         await adapter.lookup_model(bad_id, KEY)
-    assert bad_id in caught.value.user_message
+    assert bad_id in provider_sentence(caught.value)
     assert not router.calls
 
 
@@ -316,7 +316,7 @@ async def test_check_key_401(router: respx.MockRouter, adapter: OpenRouterAdapte
         await adapter.check_key(KEY)
     secret = KEY.get_secret_value()
     assert secret not in str(caught.value) and secret not in repr(caught.value)
-    assert "/apikey" in caught.value.user_message
+    assert "/apikey" in provider_sentence(caught.value)
 
 
 async def test_check_key_403_is_not_a_bad_key(
@@ -419,51 +419,6 @@ async def test_generic_lookup_check_and_generation() -> None:
         async with OpenAICompatibleAdapter("local", base) as a:
             with pytest.raises(AuthenticationError):
                 await a.check_key(KEY)
-
-
-# ---- registry ------------------------------------------------------------------------------
-
-
-async def test_build_adapters() -> None:
-    adapters = build_adapters(
-        BASE,
-        "https://api.fireworks.ai/inference/v1",
-        app_url="https://example.org",
-        app_title="routerbot",
-    )
-    try:
-        assert set(adapters) == {"openrouter", "fireworks"}
-        for name, adapter in adapters.items():
-            assert adapter.name == name
-            assert isinstance(adapter, ProviderAdapter)
-        openrouter = adapters["openrouter"]
-        assert isinstance(openrouter, OpenRouterAdapter) and not openrouter.compat_fallback
-        assert isinstance(adapters["fireworks"], FireworksAdapter)
-    finally:
-        for adapter in adapters.values():
-            await adapter.aclose()
-
-    local = build_adapters(
-        "http://127.0.0.1:11434/v1", "https://fw.test/v1", app_url=None, app_title="rb"
-    )
-    try:
-        router_adapter = local["openrouter"]
-        assert isinstance(router_adapter, OpenRouterAdapter) and router_adapter.compat_fallback
-    finally:
-        for adapter in local.values():
-            await adapter.aclose()
-
-
-@pytest.mark.parametrize(
-    ("model_id", "provider"),
-    [
-        ("accounts/fireworks/models/llama-v3p1-8b-instruct", "fireworks"),
-        ("anthropic/claude-3.5-sonnet", "openrouter"),
-        ("meta-llama/llama-3.1-8b-instruct:free", "openrouter"),
-    ],
-)
-def test_provider_for_model(model_id: str, provider: str) -> None:
-    assert provider_for_model(model_id) == provider
 
 
 def test_is_fireworks_model_id() -> None:

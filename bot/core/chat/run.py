@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from decimal import Decimal
 
@@ -75,7 +75,7 @@ class Chats:
         *,
         conversation: ConversationRef | None = None,
         anchors: Sequence[str] = (),
-    ) -> AsyncIterator[Reply]:
+    ) -> AsyncGenerator[Reply, None]:
         """Run one chat turn.
 
         ``anchors``: the platform messages whose replies continue this conversation. The
@@ -119,7 +119,7 @@ class Chats:
             user=end_user(ctx),
         )
 
-    async def _stream(self, ready: PreparedChat, turn: Turn) -> AsyncIterator[Reply]:
+    async def _stream(self, ready: PreparedChat, turn: Turn) -> AsyncGenerator[Reply, None]:
         adapter = self.deps.adapter(ready.model.provider)
         request = self._request(ready, turn.ctx)
         yield ChatStarted(model=ready.model.model_id)

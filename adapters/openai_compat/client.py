@@ -1,0 +1,371 @@
+"""``OpenAICompatibleAdapter``: chat and lookups over one pooled httpx client, with retries.
+
+``stream_chat`` opens the stream (retrying only before the first token), then turns it into
+``TextDelta`` events followed by exactly one ``StreamFinished`` or ``StreamFailed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncGenerator, Mapping
+from contextlib import AsyncExitStack
+from typing import Any, ClassVar, Self
+
+import httpx
+import stamina
+from httpx_sse import EventSource
+from pydantic import SecretStr
+
+from adapters.base import (
+    ChatRequest,
+    GenerationInfo,
+    KeyInfo,
+    ModelInfo,
+    StreamEvent,
+    StreamFailed,
+    StreamFinished,
+    TextDelta,
+)
+from adapters.errors import EndpointNotFoundError, MalformedResponseError, ProviderError
+from adapters.openai_compat.chunks import ChunkParser, StreamState, loads_exact
+from adapters.openai_compat.errors import (
+    MAX_DETAIL_CHARS,
+    cut_off,
+    error_from_response,
+    from_transport,
+    retry_backoff,
+    scrub,
+)
+from adapters.openai_compat.stream import STREAM_DEADLINE, OpenStream
+
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "DEFAULT_LIMITS",
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_TIMEOUT",
+    "MAX_CONNECTIONS",
+    "POOL_TIMEOUT",
+    "READ_TIMEOUT",
+    "WRITE_TIMEOUT",
+    "OpenAICompatibleAdapter",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Seconds to establish a TCP/TLS connection.
+CONNECT_TIMEOUT = 10.0
+#: Seconds allowed between two reads. While streaming this is the "hang" detector: a model
+#: that sends nothing (not even an SSE comment) for this long is treated as timed out.
+READ_TIMEOUT = 60.0
+#: Seconds to send the request body.
+WRITE_TIMEOUT = 10.0
+#: Seconds to wait for a free connection from the pool.
+POOL_TIMEOUT = 10.0
+DEFAULT_TIMEOUT = httpx.Timeout(
+    connect=CONNECT_TIMEOUT, read=READ_TIMEOUT, write=WRITE_TIMEOUT, pool=POOL_TIMEOUT
+)
+#: One connection per stream in flight. A cap below the number of concurrent chats makes the
+#: rest queue for a stream to end (seconds to minutes) and fail at POOL_TIMEOUT; and httpcore
+#: rescans every queued request against every connection on each change, so a queue also
+#: costs CPU. A thousand chats in flight must not queue.
+MAX_CONNECTIONS = 4096
+DEFAULT_LIMITS = httpx.Limits(
+    max_connections=MAX_CONNECTIONS, max_keepalive_connections=100, keepalive_expiry=30.0
+)
+
+#: Extra attempts after the first, only ever before the first token.
+DEFAULT_MAX_RETRIES = 2
+RETRY_WAIT_INITIAL = 0.5
+RETRY_WAIT_MAX = 8.0
+#: No new attempt starts once this many seconds have passed since the first.
+RETRY_TOTAL_TIMEOUT = 30.0
+
+USER_AGENT = "routerbot"
+
+
+class OpenAICompatibleAdapter:
+    """A :class:`adapters.base.ProviderAdapter` for any OpenAI-compatible ``/v1`` API.
+
+    One pooled ``httpx.AsyncClient`` per instance; the API key travels per request in the
+    ``Authorization`` header and is never stored on the client.
+    """
+
+    #: Body field for the completion limit; OpenAI and OpenRouter deprecated ``max_tokens``.
+    max_tokens_field: ClassVar[str] = "max_completion_tokens"
+    #: Sent when the request sets no limit; ``None`` leaves the provider's own default.
+    default_max_tokens: ClassVar[int | None] = None
+
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        *,
+        default_headers: Mapping[str, str] | None = None,
+        timeout: httpx.Timeout | None = None,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        transport: httpx.AsyncBaseTransport | None = None,
+        stream_deadline: float = STREAM_DEADLINE,
+    ) -> None:
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self.max_retries = max(0, max_retries)
+        self.stream_deadline = stream_deadline
+        headers = {"User-Agent": USER_AGENT, **(default_headers or {})}
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url + "/",
+            headers=headers,
+            timeout=timeout or DEFAULT_TIMEOUT,
+            limits=DEFAULT_LIMITS,
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, base_url={self.base_url!r})"
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # ---- chat ---------------------------------------------------------------------------
+
+    def build_body(self, request: ChatRequest) -> dict[str, Any]:
+        """The JSON body for ``POST /chat/completions`` (streaming)."""
+        body: dict[str, Any] = dict(request.extra_body)
+        body.update(
+            model=request.model,
+            messages=[{"role": m.role, "content": m.content} for m in request.messages],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        if request.max_completion_tokens is not None:
+            body[self.max_tokens_field] = request.max_completion_tokens
+        elif self.default_max_tokens is not None:
+            body[self.max_tokens_field] = self.default_max_tokens
+        if request.user is not None:
+            body["user"] = request.user
+        return body
+
+    async def stream_chat(self, request: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
+        """Yield ``TextDelta`` events, then exactly one ``StreamFinished`` or ``StreamFailed``.
+
+        Never raises, except ``CancelledError``/``GeneratorExit``, which propagate after the
+        response is closed.
+        """
+        states: list[StreamState] = []
+        deadline = asyncio.get_running_loop().time() + self.stream_deadline
+        try:
+            opened = await self._open_with_retries(request, states, deadline)
+        except ProviderError as exc:
+            yield self._failed(exc, states, partial=False)
+            return
+        except Exception as exc:  # a bug must still end as an event, not a traceback
+            logger.exception("unexpected failure opening a %s stream", self.name)
+            yield self._failed(
+                MalformedResponseError(detail=type(exc).__name__), states, partial=False
+            )
+            return
+
+        state = opened.state
+        partial = False
+        try:
+            while True:
+                try:
+                    text = await opened.next_text()  # the first piece is already queued
+                except ProviderError as exc:
+                    error = cut_off(exc, dropped=opened.dropped) if partial else exc
+                    yield self._failed(error, states, partial=partial)
+                    return
+                except Exception as exc:
+                    logger.exception("unexpected failure reading a %s stream", self.name)
+                    cause = MalformedResponseError(detail=type(exc).__name__)
+                    yield self._failed(
+                        cut_off(cause) if partial else cause, states, partial=partial
+                    )
+                    return
+                if text is None:
+                    break
+                partial = True
+                yield TextDelta(text)
+            yield StreamFinished(
+                usage=state.usage,
+                model_served=state.model_served,
+                generation_id=state.generation_id,
+                finish_reason=state.finish_reason,
+            )
+        finally:
+            await opened.aclose()
+
+    @staticmethod
+    def _failed(error: ProviderError, states: list[StreamState], *, partial: bool) -> StreamFailed:
+        state = states[-1] if states else StreamState()
+        logger.info("stream failed: kind=%s status=%s", error.kind, error.status_code)
+        return StreamFailed(
+            error=error,
+            partial=partial,
+            usage=state.usage,
+            model_served=state.model_served,
+            generation_id=state.generation_id,
+        )
+
+    async def _open_with_retries(
+        self, request: ChatRequest, states: list[StreamState], deadline: float
+    ) -> OpenStream:
+        async for attempt in stamina.retry_context(
+            on=retry_backoff,
+            attempts=self.max_retries + 1,
+            timeout=RETRY_TOTAL_TIMEOUT,
+            wait_initial=RETRY_WAIT_INITIAL,
+            wait_max=RETRY_WAIT_MAX,
+        ):
+            with attempt:
+                if attempt.num > 1:
+                    logger.info("retrying %s chat, attempt %d", self.name, attempt.num)
+                state = StreamState()
+                states.append(state)
+                return await self._open(request, state, deadline)
+        raise AssertionError("stamina ended without a result")  # pragma: no cover
+
+    async def _open(self, request: ChatRequest, state: StreamState, deadline: float) -> OpenStream:
+        """Send the request and read up to the first piece of text (or the end).
+
+        Everything that fails here has yielded nothing yet, so it may be retried.
+        """
+        secret = request.api_key.get_secret_value()
+        parser = ChunkParser(state, model=request.model, secret=secret)
+        stack = AsyncExitStack()
+        try:
+            try:
+                response = await stack.enter_async_context(
+                    self._client.stream(
+                        "POST",
+                        "chat/completions",
+                        json=self.build_body(request),
+                        headers={
+                            **self._auth(request.api_key),
+                            "Accept": "text/event-stream",
+                            "Cache-Control": "no-store",
+                        },
+                    )
+                )
+                state.generation_id = response.headers.get("x-generation-id")
+                if not response.is_success:
+                    body = await response.aread()
+                    raise error_from_response(
+                        response.status_code,
+                        body,
+                        response.headers,
+                        model=request.model,
+                        secret=secret,
+                    )
+                content_type = response.headers.get("content-type", "").partition(";")[0].strip()
+                if content_type == "application/json" or content_type.endswith("+json"):
+                    opened = OpenStream(stack, state, parser, events=None, deadline=deadline)
+                    self._read_json_result(await response.aread(), parser, opened)
+                elif "text/event-stream" in content_type:
+                    events = EventSource(response).aiter_sse()
+                    stack.push_async_callback(events.aclose)
+                    opened = OpenStream(stack, state, parser, events=events, deadline=deadline)
+                else:
+                    raise MalformedResponseError(detail=f"unexpected content-type {content_type!r}")
+                first = await opened.next_text()
+            except httpx.HTTPError as exc:
+                raise from_transport(exc) from None
+        except BaseException:
+            await stack.aclose()
+            raise
+        if first is not None:
+            opened.queue(first)
+        return opened
+
+    @staticmethod
+    def _read_json_result(body: bytes, parser: ChunkParser, opened: OpenStream) -> None:
+        """A 200 that is plain JSON: an error body, or a whole non-streamed completion."""
+        try:
+            payload = loads_exact(body)
+        except ValueError:
+            raise MalformedResponseError(detail="a JSON response was not valid JSON") from None
+        if not isinstance(payload, Mapping):
+            raise MalformedResponseError(detail="a JSON response was not an object")
+        text, error = parser.feed_object(payload, message_key="message")
+        if error is not None and not text:
+            raise error
+        if not text and payload.get("choices") is None:
+            raise MalformedResponseError(detail="a JSON response had neither choices nor error")
+        opened.queue(text, error)
+
+    # ---- other endpoints -----------------------------------------------------------------
+
+    @staticmethod
+    def _auth(api_key: SecretStr) -> dict[str, str]:
+        return {"Authorization": f"Bearer {api_key.get_secret_value()}"}
+
+    async def _get_json(
+        self,
+        path: str,
+        api_key: SecretStr | None,
+        *,
+        params: Mapping[str, str] | None = None,
+        none_on_404: bool = False,
+    ) -> Any:
+        """``GET`` a JSON document; provider failures become ProviderError."""
+        headers = self._auth(api_key) if api_key is not None else {}
+        secret = api_key.get_secret_value() if api_key is not None else None
+        try:
+            response = await self._client.get(path, params=params, headers=headers)
+        except httpx.HTTPError as exc:
+            raise from_transport(exc) from None
+        if response.status_code == 404:
+            if none_on_404:
+                return None
+            # Every server of this API answers this path; a 404 means the base URL points
+            # elsewhere (a wrong path, another service), not that some model is unknown.
+            body = response.content[:MAX_DETAIL_CHARS].decode("utf-8", "replace")
+            raise EndpointNotFoundError(
+                provider=self.name, url=str(response.url), detail=scrub(body, secret)
+            )
+        if not response.is_success:
+            raise error_from_response(
+                response.status_code, response.content, response.headers, secret=secret
+            )
+        try:
+            return loads_exact(response.content)
+        except ValueError:
+            raise MalformedResponseError(detail=f"GET {path}: not JSON") from None
+
+    async def _list_models(self, api_key: SecretStr | None) -> list[Mapping[str, Any]]:
+        payload = await self._get_json("models", api_key)
+        data = payload.get("data") if isinstance(payload, Mapping) else None
+        if not isinstance(data, list):
+            raise MalformedResponseError(detail="GET /models: no `data` list")
+        return [item for item in data if isinstance(item, Mapping)]
+
+    async def lookup_model(self, model_id: str, api_key: SecretStr | None) -> ModelInfo | None:
+        """Find ``model_id`` in ``GET /models`` (OpenAI's list carries no pricing)."""
+        for item in await self._list_models(api_key):
+            if item.get("id") == model_id:
+                name = item.get("name")
+                context = item.get("context_length")
+                return ModelInfo(
+                    id=model_id,
+                    name=name if isinstance(name, str) else None,
+                    context_length=context if isinstance(context, int) else None,
+                )
+        return None
+
+    async def check_key(self, api_key: SecretStr) -> KeyInfo:
+        """A key is good when ``GET /models`` accepts it (401 → AuthenticationError)."""
+        await self._get_json("models", api_key)
+        return KeyInfo()
+
+    async def get_generation(self, generation_id: str, api_key: SecretStr) -> GenerationInfo | None:
+        """Generic OpenAI-compatible APIs have no per-generation stats."""
+        return None
