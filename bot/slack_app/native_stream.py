@@ -7,13 +7,14 @@ mentions and thread follow-ups stream into the thread they came from. The questi
 thread's first message) stays the root, so replies in the thread continue the conversation.
 
 Cadence, as in :class:`~bot.slack_app.streaming.AnswerStream`: the provider stream only fills a
-buffer; a flusher task sends what has arrived, at most once per ``interval`` per message, and its
-interim calls also draw on a per-workspace budget (the streaming methods are Tier 4), so an
-interim append may be skipped, never the final call. The stream starts lazily with the first
-text (``chat.startStream`` carrying it), later text is appended, and ``chat.stopStream`` carries
-the rest, a blank line and the cost footer. A part the end of the answer finds not yet started
-(all of a quick answer, an error before the first token) is posted whole with one
-``chat.postMessage``. Answer messages carry ``markdown_text``, as streams do.
+buffer; the core's live loop (:mod:`bot.core.live`) sends what has arrived, at most once per
+``interval`` per message, and its interim calls also draw on a per-workspace budget (the
+streaming methods are Tier 4), so an interim append may be skipped, never the final call. The
+stream starts lazily with the first text (``chat.startStream`` carrying it), later text is
+appended, and ``chat.stopStream`` carries the rest, a blank line and the cost footer. A part the
+end of the answer finds not yet started (all of a quick answer, an error before the first
+token) is posted whole with one ``chat.postMessage``. Answer messages carry ``markdown_text``,
+as streams do.
 
 Parts: each message stays within ``limit`` characters, fence lines and footer included. Text is
 appended until it is ``hold`` characters short of the limit; the rest waits until the part must
@@ -55,14 +56,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.format import SLACK_MESSAGE_LIMIT, close_open_fence, reopen_fence
+from bot.core.live import EDIT_INTERVAL, LiveLoop, Sleep, Spacing
 from bot.slack_app.errors import error_code
-from bot.slack_app.streaming import (
-    EDIT_INTERVAL,
-    EMPTY_ANSWER,
-    AnswerStream,
-    Flusher,
-    UpdateBudget,
-)
+from bot.slack_app.streaming import EMPTY_ANSWER, AnswerStream, UpdateBudget
 from bot.slack_app.text import escape
 
 log = logging.getLogger(__name__)
@@ -160,9 +156,6 @@ class _Part:
     end: str = ""
     #: False: a plain message (the stream ended on Slack's side), edited with chat.update.
     streaming: bool = True
-    touched_at: float = 0.0
-    #: An append or edit landed after the message was created.
-    edited: bool = False
     done: bool = False
 
     @property
@@ -200,6 +193,7 @@ class NativeAnswerStream:
         limit: int = SLACK_MESSAGE_LIMIT,
         hold: int = HOLD,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         if limit < 100:
             raise ValueError("limit too small to carry code fences")
@@ -216,6 +210,9 @@ class NativeAnswerStream:
         self.limit = limit
         self.hold = min(hold, limit // 2)
         self.clock = clock
+        self.sleep = sleep
+        self._spacing = Spacing(interval, clock=clock, sleep=sleep)
+        self._live = LiveLoop(self, name="slack-native-stream", clock=clock, sleep=sleep)
         self._chunks: list[str] = []
         self._parts: list[_Part] = []
         #: How much of the escaped answer the parts hold.
@@ -227,7 +224,6 @@ class NativeAnswerStream:
         self._fallback: AnswerStream | None = None
         self._refused = False
         self._interim_off = False
-        self._flusher = Flusher(clock)
         self._next_try = 0.0
 
     # -- what the caller sees -----------------------------------------------------------------
@@ -277,7 +273,6 @@ class NativeAnswerStream:
             )
             self._header_ts = str(response["ts"])
             self._header_at = self.clock()
-        self._flusher.start(self._flush_loop(), "slack-native-stream")
         return self.root_ts
 
     def append(self, delta: str) -> None:
@@ -287,10 +282,10 @@ class NativeAnswerStream:
             self._fallback.append(delta)
             return
         self._chunks.append(delta)
-        self._flusher.poke()
+        self._live.poke()
 
     async def finish(self, answer: str, footer: str, notices: tuple[str, ...] = ()) -> None:
-        await self._flusher.stop()
+        await self._live.stop()
         if await self._handed_over():
             assert self._fallback is not None
             await self._fallback.finish(answer, footer, notices)
@@ -302,7 +297,7 @@ class NativeAnswerStream:
 
     async def fail(self, sentence: str) -> None:
         """The chat failed: the partial text (if any) stays, followed by the reason."""
-        await self._flusher.stop()
+        await self._live.stop()
         if await self._handed_over():
             assert self._fallback is not None
             await self._fallback.fail(sentence)
@@ -312,9 +307,9 @@ class NativeAnswerStream:
         await self._close(f"{body}⚠ {escape(sentence)}", "")
 
     async def abort(self) -> None:
-        """Stop the flusher without a final text (the caller is going away); an open stream is
-        stopped as it stands, best-effort."""
-        await self._flusher.stop()
+        """Stop the interim calls without a final text (the caller is going away); an open
+        stream is stopped as it stands, best-effort."""
+        await self._live.stop()
         if self._fallback is not None:
             await self._fallback.abort()
             return
@@ -323,47 +318,42 @@ class NativeAnswerStream:
             with contextlib.suppress(*_Transport):
                 await self.client.chat_stopStream(channel=self.channel, ts=part.ts)
 
-    # -- flushing -----------------------------------------------------------------------------
+    # -- interim calls (the live loop's sink) -------------------------------------------------
 
-    def _due(self) -> float:
+    def due(self) -> float:
         part = self._open_part()
         if part is None:
             return self._next_try
-        return max(self._next_try, part.touched_at + self.interval)
+        return max(self._next_try, self._spacing.due(part.ts))
 
-    async def _flush_loop(self) -> None:
-        while await self._flusher.next_round(self._due):
-            steps = self._interim_steps()
-            if not steps:
-                self._flusher.settle()
-                continue
-            if self.budget is not None and not self.budget.allow(self.team_id):
-                self._next_try = self.clock() + self.interval
-                continue
-            self._flusher.settle()
+    async def show(self) -> bool:
+        steps = self._interim_steps()
+        if not steps:
+            return False
+        if self.budget is not None and not self.budget.allow(self.team_id):
+            self._next_try = self.clock() + self.interval
+            return True
+        try:
+            done = await self._run(steps)
+        except _Refused:
+            self._refused = True
             try:
-                done = await self._run(steps)
-            except _Refused:
-                self._refused = True
-                try:
-                    await self._hand_over()
-                except _Transport as exc:
-                    log.warning("could not switch the answer to chat.update: %s", error_code(exc))
-                return
+                await self._hand_over()
             except _Transport as exc:
-                # Interim calls are best-effort; the final call carries everything.
-                log.warning("interim Slack stream call failed: %s", error_code(exc))
-                if _settled(exc):
-                    self._interim_off = True  # not worth repeating; the final call will tell
-                    return
-                self._next_try = self.clock() + self.interval
-                self._flusher.poke()
-                continue
-            if not done:
-                self._flusher.poke()  # the rest goes out with the next call
+                log.warning("could not switch the answer to chat.update: %s", error_code(exc))
+            return False
+        except _Transport as exc:
+            # Interim calls are best-effort; the final call carries everything.
+            log.warning("interim Slack stream call failed: %s", error_code(exc))
+            if _settled(exc):
+                self._interim_off = True  # not worth repeating; the final call will tell
+                return False
+            self._next_try = self.clock() + self.interval
+            return True
+        return not done  # the rest goes out with the next call
 
     def _interim_steps(self) -> list[_Step]:
-        if self._interim_off:
+        if self._interim_off or self._refused:
             return []
         part = self._open_part()
         base, new = (part.text, False) if part is not None else (self._next_reopen, True)
@@ -434,14 +424,14 @@ class NativeAnswerStream:
             response = await self._post_message(text)
             part.streaming = False
         part.ts = str(response["ts"])
-        part.touched_at = self.clock()
+        self._spacing.created(part.ts)
         self._parts.append(part)
 
     async def _post(self, part: _Part, text: str) -> None:
         response = await self._post_message(part.reopen + text)
         part.ts = str(response["ts"])
         part.streaming = False
-        part.touched_at = self.clock()
+        self._spacing.created(part.ts)
         self._parts.append(part)
 
     async def _post_message(self, text: str) -> Any:
@@ -474,20 +464,14 @@ class NativeAnswerStream:
             with contextlib.suppress(*_Transport):
                 await self.client.chat_stopStream(channel=self.channel, ts=part.ts)
             part.streaming = False
-            part.edited = True
-            part.touched_at = self.clock()
+            self._spacing.wrote(part.ts)
             return False
-        part.edited = True
-        part.touched_at = self.clock()
+        self._spacing.wrote(part.ts)
         return True
 
     async def _end(self, part: _Part, text: str) -> None:
         """The part's last words: ``chat.stopStream`` (or the whole text by ``chat.update``)."""
-        if part.edited:
-            # The last call keeps the once-a-second spacing too.
-            delay = part.touched_at + self.interval - self.clock()
-            if delay > 0:
-                await asyncio.sleep(delay)
+        await self._spacing.final(part.ts)
         if not part.streaming:
             await self._edit(part, part.text + text)
             return
@@ -504,16 +488,14 @@ class NativeAnswerStream:
                 if attempt == 2 or not _unknown_outcome(exc):
                     raise
                 # Did it land? A second stop tells: if so, it answers NOT_STREAMING.
-                await asyncio.sleep(self.interval)
+                await self.sleep(self.interval)
                 continue
-            part.edited = True
-            part.touched_at = self.clock()
+            self._spacing.wrote(part.ts)
             return
 
     async def _edit(self, part: _Part, text: str) -> None:
         await self.client.chat_update(channel=self.channel, ts=part.ts, markdown_text=text)
-        part.edited = True
-        part.touched_at = self.clock()
+        self._spacing.wrote(part.ts)
 
     # -- falling back -------------------------------------------------------------------------
 
@@ -535,6 +517,7 @@ class NativeAnswerStream:
             interval=self.interval,
             limit=self.limit,
             clock=self.clock,
+            sleep=self.sleep,
         )
         if self._header_ts is not None:
             fallback.adopt(self._header_ts, self.header, self._header_at)
