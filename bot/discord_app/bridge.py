@@ -16,6 +16,7 @@ import discord
 from bot.config import Settings
 from bot.core import commands as c
 from bot.core.dispatch import Dispatcher
+from bot.core.live import EDIT_INTERVAL
 from bot.core.replies import ChatCompleted, Invocation
 from bot.core.service import ProviderService
 from bot.discord_app import context
@@ -57,8 +58,8 @@ class Bridge:
     #: The journal of answers in flight (None: answers are not journalled).
     inflight: AnswersInFlight | None = None
     models: ModelChoices = field(init=False)
-    #: Seconds between edits of one streaming message (SPEC §3: about once a second).
-    edit_interval: float = 1.0
+    #: Seconds between edits of one streaming message.
+    edit_interval: float = EDIT_INTERVAL
     _answering: set[asyncio.Task[Any]] = field(init=False, default_factory=set)
 
     def __post_init__(self) -> None:
