@@ -38,6 +38,7 @@ from sqlalchemy import text
 from bot.config import Settings
 from bot.core.errors import ConfigurationError
 from bot.core.inflight import AnswerJournal
+from bot.core.lifecycle import SHUTDOWN_GRACE_SECONDS, AnswerTasks
 from bot.runtime import Runtime
 from bot.slack_app.admin import AdminCache
 from bot.slack_app.chat import SlackStreaming, finish_interrupted
@@ -50,7 +51,6 @@ from bot.slack_app.oauth import (
     InstallationAuthorize,
     StaticAuthorize,
 )
-from bot.slack_app.tasks import TaskGroup
 from storage.events import EVENT_RETENTION, prune_events
 from storage.models import utcnow
 
@@ -72,8 +72,6 @@ PRUNE_EVERY_SECONDS = 3600.0
 NOT_INSTALLED = (
     "routerbot is not installed in this workspace any more; a workspace admin can install it again."
 )
-#: Answers still streaming at shutdown get this long to finish.
-SHUTDOWN_GRACE_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +145,7 @@ class SlackFrontend:
         app: AsyncApp,
         mode: SlackMode,
         session: aiohttp.ClientSession,
-        tasks: TaskGroup,
+        tasks: AnswerTasks,
     ) -> None:
         self.runtime = runtime
         self.app = app
@@ -175,7 +173,7 @@ class SlackFrontend:
         except BaseException:
             await session.close()
             raise
-        tasks = TaskGroup()
+        tasks = AnswerTasks("Slack")
         handlers = Handlers(
             runtime,
             session=session,
@@ -211,12 +209,7 @@ class SlackFrontend:
             self._pruner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pruner
-        try:
-            async with asyncio.timeout(grace):
-                await self.tasks.drain()
-        except TimeoutError:
-            log.warning("cancelling %d Slack task(s) still running at shutdown", len(self.tasks))
-            await self.tasks.cancel_all()
+        await self.tasks.shutdown(grace)
         # Answers cancelled just now stay in the journal, for a live process to finish.
         await self.journal.aclose()
         await self.session.close()
