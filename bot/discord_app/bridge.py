@@ -3,19 +3,17 @@ steps shared by all commands (admin gate, defer, run, render)."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
 
 import discord
 
 from bot.config import Settings
 from bot.core import commands as c
 from bot.core.dispatch import Dispatcher
+from bot.core.lifecycle import AnswerTasks
 from bot.core.live import EDIT_INTERVAL
 from bot.core.replies import ChatCompleted, Invocation
 from bot.core.service import ProviderService
@@ -60,41 +58,15 @@ class Bridge:
     models: ModelChoices = field(init=False)
     #: Seconds between edits of one streaming message.
     edit_interval: float = EDIT_INTERVAL
-    _answering: set[asyncio.Task[Any]] = field(init=False, default_factory=set)
+    #: The interactions and replies streaming an answer now, drained at shutdown.
+    tasks: AnswerTasks = field(init=False, default_factory=lambda: AnswerTasks("Discord"))
 
     def __post_init__(self) -> None:
         self.models = ModelChoices(self.service)
 
-    @contextlib.contextmanager
-    def answering(self) -> Iterator[None]:
-        """Marks the current task as streaming an answer, for :meth:`drain`."""
-        task = asyncio.current_task()
-        if task is None:
-            yield
-            return
-        self._answering.add(task)
-        try:
-            yield
-        finally:
-            self._answering.discard(task)
-
-    async def drain(self, grace: float) -> None:
-        """Let the answers streaming now finish; cancel those still running after ``grace``
-        seconds (they stay in the journal, for a live process to finish)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + grace
-        while self._answering:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                pending = set(self._answering)
-                log.warning(
-                    "cancelling %d Discord answer(s) still running at shutdown", len(pending)
-                )
-                for task in pending:
-                    task.cancel()
-                await asyncio.wait(pending, timeout=5)
-                return
-            await asyncio.wait(set(self._answering), timeout=remaining)
+    def answering(self) -> contextlib.AbstractContextManager[None]:
+        """Marks the current task as streaming an answer, for the shutdown's drain."""
+        return self.tasks.track()
 
     def interaction_sink(
         self, sink: InteractionSink, interaction: discord.Interaction
