@@ -98,22 +98,26 @@ class LiveLoop:
             await asyncio.shield(self._task)
 
     async def _run(self) -> None:
-        while True:
-            await self._dirty.wait()
-            if self._closing.is_set():
-                return
-            await self._until(self._sink.due())
-            if self._closing.is_set():
-                return  # the final call carries what this round would have sent
-            # Marked before the call, so text arriving while it is in flight is not missed.
-            self._dirty.clear()
-            try:
-                more = await self._sink.show()
-            except Exception:
-                log.exception("live update %s failed; the final call shows the answer", self._name)
-                return
-            if more:
-                self._dirty.set()
+        try:
+            while await self._round():
+                pass
+        except Exception:
+            # Never out of stop(): the caller's final call must still happen.
+            log.exception("live update %s failed; the final call shows the answer", self._name)
+
+    async def _round(self) -> bool:
+        """One interim update; False once stopping."""
+        await self._dirty.wait()
+        if self._closing.is_set():
+            return False
+        await self._until(self._sink.due())
+        if self._closing.is_set():
+            return False  # the final call carries what this round would have sent
+        # Marked before the call, so text arriving while it is in flight is not missed.
+        self._dirty.clear()
+        if await self._sink.show():
+            self._dirty.set()
+        return True
 
     async def _until(self, due: float) -> None:
         """Sleep until ``due``; stopping cuts the wait short, new text does not."""

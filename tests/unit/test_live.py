@@ -251,6 +251,23 @@ async def test_a_failing_sink_ends_the_live_edits_not_the_answer(
     assert board.calls == [(3.0, "final", "ab")]
 
 
+async def test_a_sink_failing_to_say_when_is_logged_too(
+    time: VirtualTime, caplog: pytest.LogCaptureFixture
+) -> None:
+    board = Board(time)
+
+    def broken() -> float:
+        raise RuntimeError("a bug")
+
+    board.due = broken  # type: ignore[method-assign]
+    board.append("a")
+    with caplog.at_level(logging.ERROR, logger="bot.core.live"):
+        await time.advance(1.0)
+    assert "live update board failed" in caplog.text
+    await board.finish()  # stop() does not raise it
+    assert board.calls == [(1.0, "final", "a")]
+
+
 async def test_a_loop_never_poked_or_already_stopped_starts_nothing(time: VirtualTime) -> None:
     board = Board(time)
     await board.live.stop()
