@@ -3,13 +3,9 @@ steps shared by all commands (admin gate, defer, run, render)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
 
 import discord
 
@@ -17,6 +13,8 @@ from bot.config import Settings
 from bot.core import commands as c
 from bot.core import permissions
 from bot.core.dispatch import Dispatcher
+from bot.core.lifecycle import AnswerTasks
+from bot.core.live import EDIT_INTERVAL
 from bot.core.replies import ChatCompleted, Invocation
 from bot.core.service import ProviderService
 from bot.discord_app import context
@@ -38,43 +36,13 @@ class Bridge:
     #: The journal of answers in flight (None: answers are not journalled).
     inflight: AnswersInFlight | None = None
     models: ModelChoices = field(init=False)
-    #: Seconds between edits of one streaming message (SPEC §3: about once a second).
-    edit_interval: float = 1.0
-    _answering: set[asyncio.Task[Any]] = field(init=False, default_factory=set)
+    #: Seconds between edits of one streaming message.
+    edit_interval: float = EDIT_INTERVAL
+    #: The interactions and replies streaming an answer now, drained at shutdown.
+    tasks: AnswerTasks = field(init=False, default_factory=lambda: AnswerTasks("Discord"))
 
     def __post_init__(self) -> None:
         self.models = ModelChoices(self.service)
-
-    @contextlib.contextmanager
-    def answering(self) -> Iterator[None]:
-        """Marks the current task as streaming an answer, for :meth:`drain`."""
-        task = asyncio.current_task()
-        if task is None:
-            yield
-            return
-        self._answering.add(task)
-        try:
-            yield
-        finally:
-            self._answering.discard(task)
-
-    async def drain(self, grace: float) -> None:
-        """Let the answers streaming now finish; cancel those still running after ``grace``
-        seconds (they stay in the journal, for a live process to finish)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + grace
-        while self._answering:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                pending = set(self._answering)
-                log.warning(
-                    "cancelling %d Discord answer(s) still running at shutdown", len(pending)
-                )
-                for task in pending:
-                    task.cancel()
-                await asyncio.wait(pending, timeout=5)
-                return
-            await asyncio.wait(set(self._answering), timeout=remaining)
 
     def interaction_sink(
         self, sink: InteractionSink, interaction: discord.Interaction
@@ -118,7 +86,7 @@ class Bridge:
 
     async def chat(self, interaction: discord.Interaction, command: c.Chat) -> None:
         """``/chat``: a public "thinking…" first, then the answer streamed into it."""
-        with self.answering():
+        with self.tasks.track():
             ctx = self.ctx(interaction)
             deferred = await interaction.response.defer(thinking=True)
             original_id = deferred.message_id if deferred else None

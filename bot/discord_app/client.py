@@ -12,6 +12,7 @@ from discord import app_commands
 
 from bot.config import Settings
 from bot.core.dispatch import Dispatcher, failure_sentence
+from bot.core.lifecycle import SHUTDOWN_GRACE_SECONDS
 from bot.core.service import ProviderService
 from bot.discord_app import connection
 from bot.discord_app.bridge import Bridge
@@ -28,8 +29,6 @@ log = logging.getLogger(__name__)
 
 GUILD_ONLY = "routerbot works in servers only; use its commands in a server channel."
 OUT_OF_DATE = "That command is out of date; try again in a minute."
-#: Answers still streaming at shutdown get this long to finish.
-SHUTDOWN_GRACE_SECONDS = 10.0
 
 
 class RouterbotTree(app_commands.CommandTree[discord.Client]):
@@ -115,7 +114,7 @@ class RouterbotClient(discord.Client):
         await super().close()
 
     async def _finish_answers(self) -> None:
-        await self.bridge.drain(self.shutdown_grace)
+        await self.bridge.tasks.shutdown(self.shutdown_grace)
         if self.bridge.inflight is not None:
             # Answers cancelled just now stay in the journal, for a live process to finish.
             await self.bridge.inflight.aclose()

@@ -59,7 +59,7 @@ async def handle_message(bridge: Bridge, me: discord.ClientUser, message: discor
         return
     sink = bridge.reply_sink(ReplySink(message), message.channel.id)
     replies = bridge.dispatcher.follow_up(ctx, conversation, prompt)
-    with bridge.answering():
+    with bridge.tasks.track():
         await stream_answer(
             replies, sink, interval=bridge.edit_interval, anchor=partial(bridge.remember, ctx)
         )

@@ -1,11 +1,12 @@
 """Streams a growing answer into one or more Discord messages.
 
-Live edits are throttled per message (not globally): each message is written at most once per
-``interval``, counting from its creation (the deferred response counts), by one background
-pump, so reading the provider's stream never waits on Discord. An answer that completes within
-the first interval therefore costs a single edit. When the text outgrows 2,000 characters the
-finished part stays put and the rest continues in a new message. The final render, at once
-when the answer is complete, replaces every part with the whole answer and its footer.
+Live edits go through the core's live loop (:mod:`bot.core.live`), so reading the provider's
+stream never waits on Discord. They are throttled per message (not globally): each message is
+written at most once per ``interval``, counting from its creation (the deferred response
+counts), so an answer that completes within the first interval costs a single edit. When the
+text outgrows 2,000 characters the finished part stays put and the rest continues in a new
+message. The final render, when the answer is complete, replaces every part with the whole
+answer and its footer; a message edited live keeps its interval before that last edit too.
 """
 
 from __future__ import annotations
@@ -13,12 +14,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 import discord
 
 from bot.core.format import DISCORD_MESSAGE_LIMIT, split_message
+from bot.core.live import EDIT_INTERVAL, LiveLoop, Sleep, Spacing
 
 log = logging.getLogger(__name__)
 
@@ -43,22 +47,26 @@ class MessageSink(Protocol):
 
 
 class LiveAnswer:
+    """One answer's messages: ``open``, ``append`` as text arrives, then ``finish`` (or
+    ``abort``)."""
+
     def __init__(
         self,
         sink: MessageSink,
         *,
-        interval: float = 1.0,
+        interval: float = EDIT_INTERVAL,
         limit: int = DISCORD_MESSAGE_LIMIT,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._sink = sink
-        self._interval = interval
         self._limit = limit
+        self._clock = clock
         self._text = ""
         self._shown: list[str] = []
-        self._written_at: list[float] = []
-        self._wake = asyncio.Event()
-        self._stop = asyncio.Event()
-        self._pump: asyncio.Task[None] | None = None
+        #: Keyed by part index.
+        self._spacing = Spacing(interval, clock=clock, sleep=sleep)
+        self._live = LiveLoop(self, name="discord-live-answer", clock=clock, sleep=sleep)
 
     async def open(self) -> None:
         """Show that an answer is coming (and learn message 0's id, for anchors)."""
@@ -69,39 +77,53 @@ class LiveAnswer:
             return
         if content is not None and not self._shown:
             self._shown.append(content)
-            self._written_at.append(time.monotonic())
+            self._spacing.created(0)
 
     def append(self, delta: str) -> None:
         self._text += delta
-        self._wake.set()
-        if self._pump is None:
-            self._pump = asyncio.create_task(self._run(), name="discord-live-answer")
+        self._live.poke()
 
     async def finish(self, parts: list[str]) -> None:
         """Stop streaming and show exactly ``parts``."""
-        if self._pump is not None:
-            self._stop.set()
-            self._wake.set()
-            try:
-                await self._pump
-            except Exception:
-                log.exception("streaming to Discord failed")
+        await self._live.stop()
         for index, content in enumerate(parts):
-            if not await self._write(index, content):
+            if not await self._write(index, content, final=True):
                 break
         for index in range(len(self._shown) - 1, len(parts) - 1, -1):
             with contextlib.suppress(discord.HTTPException):
                 await self._sink.delete(index)
             self._shown.pop()
-            self._written_at.pop()
+            self._spacing.forget(index)
 
     async def abort(self) -> None:
-        """Stop the pump without a final render (the caller is being cancelled)."""
-        if self._pump is not None and not self._pump.done():
-            self._pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._pump
-        self._pump = None
+        """Stop the live edits without a final render (the caller is being cancelled); an edit
+        in flight still lands."""
+        await self._live.stop()
+
+    # -- live edits (the live loop's sink) ------------------------------------------------------
+
+    def due(self) -> float:
+        """The earliest slot among the parts that changed."""
+        slots = [self._spacing.due(index) for index, _ in self._changed()]
+        return min(slots, default=-math.inf)
+
+    async def show(self) -> bool:
+        """Write every changed part whose slot has come; True when some still wait for theirs."""
+        waiting = False
+        for index, content in self._changed():
+            if self._spacing.due(index) > self._clock():
+                waiting = True
+                continue
+            if self._live.stopping or not await self._write(index, content):
+                return False
+        return waiting
+
+    def _changed(self) -> list[tuple[int, str]]:
+        return [
+            (index, content)
+            for index, content in enumerate(self._live_parts())
+            if index >= len(self._shown) or self._shown[index] != content
+        ]
 
     def _live_parts(self) -> list[str]:
         if not self._text.strip():
@@ -111,58 +133,26 @@ class LiveAnswer:
             parts[-1] += CURSOR
         return parts
 
-    async def _run(self) -> None:
-        while not self._stop.is_set():
-            # Cleared before writing, so text that arrives during a write is not missed.
-            self._wake.clear()
-            delay = await self._write_due()
-            if self._stop.is_set():
-                return
-            if delay is None:
-                await self._wake.wait()
-            else:
-                # New text waits for its message's next slot; only stopping cuts the wait.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), timeout=delay)
-
-    async def _write_due(self) -> float | None:
-        """Write every part whose slot has come; return the wait until the next one."""
-        next_wait: float | None = None
-        for index, content in enumerate(self._live_parts()):
-            if index < len(self._shown) and self._shown[index] == content:
-                continue
-            wait = self._wait_for(index)
-            if wait > 0:
-                next_wait = wait if next_wait is None else min(next_wait, wait)
-                continue
-            if self._stop.is_set() or not await self._write(index, content):
-                return None
-        return next_wait
-
-    def _wait_for(self, index: int) -> float:
-        if index >= len(self._written_at):
-            return 0.0
-        return self._written_at[index] + self._interval - time.monotonic()
-
-    async def _write(self, index: int, content: str) -> bool:
+    async def _write(self, index: int, content: str, *, final: bool = False) -> bool:
         """Show ``content`` as part ``index``; False when Discord refused (stop there)."""
         if index < len(self._shown) and self._shown[index] == content:
             return True
         if index > len(self._shown):
             return False
+        if final:
+            await self._spacing.final(index)
         try:
             await self._sink.write(index, content)
         except discord.HTTPException as exc:
             # A deleted message or an expired token: the answer is still in the database.
             log.warning("could not write answer part %d: %s", index, exc)
             return False
-        now = time.monotonic()
         if index == len(self._shown):
             self._shown.append(content)
-            self._written_at.append(now)
+            self._spacing.created(index)
         else:
             self._shown[index] = content
-            self._written_at[index] = now
+            self._spacing.wrote(index)
         return True
 
 

@@ -38,6 +38,7 @@ from bot.config import Settings
 from bot.core import claims
 from bot.core.errors import ConfigurationError
 from bot.core.inflight import AnswerJournal
+from bot.core.lifecycle import SHUTDOWN_GRACE_SECONDS, AnswerTasks
 from bot.runtime import Runtime
 from bot.slack_app.admin import AdminCache
 from bot.slack_app.chat import SlackStreaming, finish_interrupted
@@ -50,7 +51,6 @@ from bot.slack_app.oauth import (
     InstallationAuthorize,
     StaticAuthorize,
 )
-from bot.slack_app.tasks import TaskGroup
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +69,6 @@ BOT_SCOPES = (
 NOT_INSTALLED = (
     "routerbot is not installed in this workspace any more; a workspace admin can install it again."
 )
-#: Answers still streaming at shutdown get this long to finish.
-SHUTDOWN_GRACE_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +142,7 @@ class SlackFrontend:
         app: AsyncApp,
         mode: SlackMode,
         session: aiohttp.ClientSession,
-        tasks: TaskGroup,
+        tasks: AnswerTasks,
     ) -> None:
         self.runtime = runtime
         self.app = app
@@ -172,7 +170,7 @@ class SlackFrontend:
         except BaseException:
             await session.close()
             raise
-        tasks = TaskGroup()
+        tasks = AnswerTasks("Slack")
         handlers = Handlers(
             runtime,
             session=session,
@@ -208,12 +206,7 @@ class SlackFrontend:
             self._pruner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pruner
-        try:
-            async with asyncio.timeout(grace):
-                await self.tasks.drain()
-        except TimeoutError:
-            log.warning("cancelling %d Slack task(s) still running at shutdown", len(self.tasks))
-            await self.tasks.cancel_all()
+        await self.tasks.shutdown(grace)
         # Answers cancelled just now stay in the journal, for a live process to finish.
         await self.journal.aclose()
         await self.session.close()

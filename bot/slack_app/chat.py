@@ -28,12 +28,8 @@ from bot.core.replies import (
     TextReply,
 )
 from bot.slack_app.errors import error_code
-from bot.slack_app.native_stream import (
-    APPEND_BURST,
-    APPEND_RATE,
-    NativeAnswerStream,
-    NativeSupport,
-)
+from bot.slack_app.native_stream import APPEND_BURST, APPEND_RATE, NativeAnswerStream
+from bot.slack_app.native_support import NativeSupport
 from bot.slack_app.notify import Notifier
 from bot.slack_app.payloads import anchor
 from bot.slack_app.streaming import AnswerStream, UpdateBudget

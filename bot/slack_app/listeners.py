@@ -14,10 +14,10 @@ from typing import Any
 from pydantic import SecretStr
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
+from bot.core.lifecycle import AnswerTasks
 from bot.slack_app.handlers import Handlers
 from bot.slack_app.modal import BLOCK_ID, CALLBACK_ID, ModalOrigin, key_problem, submitted_key
 from bot.slack_app.payloads import SlashCommand, is_human_message
-from bot.slack_app.tasks import TaskGroup
 
 
 def _team(body: dict[str, Any], context: AsyncBoltContext) -> str:
@@ -25,7 +25,9 @@ def _team(body: dict[str, Any], context: AsyncBoltContext) -> str:
     return str(team or context.team_id or context.enterprise_id or "")
 
 
-def register_listeners(app: AsyncApp, handlers: Handlers, tasks: TaskGroup, *, oauth: bool) -> None:
+def register_listeners(
+    app: AsyncApp, handlers: Handlers, tasks: AnswerTasks, *, oauth: bool
+) -> None:
     @app.command(re.compile(r"^/.+$"))
     async def on_command(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()

@@ -1,13 +1,13 @@
 """Streams one answer into Slack messages with ``chat.update``, within Slack's limits.
 
-The provider stream is never slowed down by Slack: deltas go into a buffer, and a separate
-flusher task edits the message with whatever has arrived, at most once per ``interval`` per
-message (the first edit no sooner than ``interval`` after the post). Interim edits are
-best-effort and also share a per-workspace budget (``chat.update`` is Tier 3, about 50 a minute
-per workspace); the final edit always happens, and a 429 there is retried by the client after
-``Retry-After``. Answers longer than a message continue in thread replies; the final text is
-split by :func:`bot.core.format.split_with_footer`, so code fences survive and the footer ends
-the last part.
+The provider stream is never slowed down by Slack: deltas go into a buffer, and the core's live
+loop (:mod:`bot.core.live`) edits the message with whatever has arrived, at most once per
+``interval`` per message (the first edit no sooner than ``interval`` after the post). Interim
+edits are best-effort and also share a per-workspace budget (``chat.update`` is Tier 3, about
+50 a minute per workspace); the final edit always happens, and a 429 there is retried by the
+client after ``Retry-After``. Answers longer than a message continue in thread replies; the
+final text is split by :func:`bot.core.format.split_with_footer`, so code fences survive and the
+footer ends the last part.
 
 This is the ``SLACK_STREAMING=update`` path, and the fall-back of
 :mod:`bot.slack_app.native_stream` where Slack refuses native streaming.
@@ -19,9 +19,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -32,12 +31,12 @@ from bot.core.format import (
     split_message,
     split_with_footer,
 )
+from bot.core.live import EDIT_INTERVAL, LiveLoop, Sleep, Spacing
 from bot.slack_app.errors import error_code
 from bot.slack_app.text import escape
 
 log = logging.getLogger(__name__)
 
-EDIT_INTERVAL = 1.0
 THINKING = "_…_"
 CURSOR = " ▍"
 EMPTY_ANSWER = "_(The model returned an empty answer.)_"
@@ -70,56 +69,10 @@ class UpdateBudget:
         return True
 
 
-class Flusher:
-    """The background task both Slack renderers send interim text with.
-
-    ``poke`` says text arrived; the task's loop waits in :meth:`next_round` for text and then
-    until its next call is due, returning False once the answer closes. ``stop`` closes it and
-    waits: a call in flight must land before the final one, never after, so it is not
-    cancelled.
-    """
-
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self.clock = clock
-        self._dirty = asyncio.Event()
-        self._closing = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self, loop: Coroutine[Any, Any, None], name: str) -> None:
-        self._task = asyncio.create_task(loop, name=name)
-
-    def poke(self) -> None:
-        self._dirty.set()
-
-    def settle(self) -> None:
-        """Everything there is has been sent (or is about to be): wait for new text."""
-        self._dirty.clear()
-
-    async def next_round(self, due: Callable[[], float]) -> bool:
-        """Wait for text, then until ``due()`` (a ``clock`` time); False once closed."""
-        await self._dirty.wait()
-        if self._closing.is_set():
-            return False
-        wait = due() - self.clock()
-        if wait > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), wait)
-        return not self._closing.is_set()
-
-    async def stop(self) -> None:
-        self._closing.set()
-        self._dirty.set()  # wakes a loop still waiting for its first text
-        if self._task is not None:
-            await self._task
-            self._task = None
-
-
 @dataclass(slots=True)
 class _Message:
     ts: str
     text: str
-    touched_at: float
-    updated_at: float | None = None
 
 
 class AnswerStream:
@@ -138,6 +91,7 @@ class AnswerStream:
         interval: float = EDIT_INTERVAL,
         limit: int = SLACK_MESSAGE_LIMIT,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.client = client
         self.channel = channel
@@ -151,7 +105,8 @@ class AnswerStream:
         self._limit = limit - len(self._prefix)
         self._chunks: list[str] = []
         self._messages: list[_Message] = []
-        self._flusher = Flusher(clock)
+        self._spacing = Spacing(interval, clock=clock, sleep=sleep)
+        self._live = LiveLoop(self, name="slack-stream-flush", clock=clock, sleep=sleep)
         self._next_try = 0.0
 
     @property
@@ -170,19 +125,18 @@ class AnswerStream:
     async def open(self, placeholder: str = THINKING) -> str:
         """Post the first message; raises ``SlackApiError`` when Slack refuses it."""
         await self._post(self._prefix + placeholder)
-        self._flusher.start(self._flush_loop(), "slack-stream-flush")
         return self._messages[0].ts
 
     def adopt(self, ts: str, text: str, posted_at: float) -> None:
         """Continue in a message already posted (showing ``text``) instead of posting one: the
         native stream hands its question message over when the workspace cannot stream."""
-        self._messages.append(_Message(ts, text, posted_at))
-        self._flusher.start(self._flush_loop(), "slack-stream-flush")
+        self._messages.append(_Message(ts, text))
+        self._spacing.created(ts, at=posted_at)
 
     def append(self, delta: str) -> None:
         if delta:
             self._chunks.append(delta)
-            self._flusher.poke()
+            self._live.poke()
 
     async def finish(self, answer: str, footer: str, notices: tuple[str, ...] = ()) -> None:
         body = escape(answer) if answer.strip() else EMPTY_ANSWER
@@ -197,35 +151,39 @@ class AnswerStream:
         await self._close(split_message(f"{body}⚠ {escape(sentence)}", self._limit))
 
     async def abort(self) -> None:
-        """Stop the flusher without a final edit (the caller is going away)."""
-        await self._flusher.stop()
+        """Stop the interim edits without a final edit (the caller is going away)."""
+        await self._live.stop()
+
+    # -- interim edits (the live loop's sink) --------------------------------------------------
+
+    def due(self) -> float:
+        if not self._messages:
+            return self._next_try
+        return max(self._spacing.due(self._messages[-1].ts), self._next_try)
+
+    async def show(self) -> bool:
+        if self.budget is not None and not self.budget.allow(self.team_id):
+            self._next_try = self.clock() + self.interval
+            return True
+        try:
+            await self._apply(self._interim_parts(), final=False)
+        except Exception as exc:
+            # Interim edits are best-effort; the final edit will carry everything.
+            log.warning("interim Slack edit failed: %s", error_code(exc))
+            self._next_try = self.clock() + self.interval
+        return False
 
     # -- internals ----------------------------------------------------------------------------
 
     async def _close(self, parts: list[str]) -> None:
-        await self._flusher.stop()
+        await self._live.stop()
         await self._apply(parts, final=True)
         # A streamed answer may have spilled into more parts than the final split needs.
         for extra in self._messages[len(parts) :]:
             with contextlib.suppress(SlackApiError):
                 await self.client.chat_delete(channel=self.channel, ts=extra.ts)
+            self._spacing.forget(extra.ts)
         del self._messages[len(parts) :]
-
-    def _due(self) -> float:
-        return max(self._messages[-1].touched_at + self.interval, self._next_try)
-
-    async def _flush_loop(self) -> None:
-        while await self._flusher.next_round(self._due):
-            if self.budget is not None and not self.budget.allow(self.team_id):
-                self._next_try = self.clock() + self.interval
-                continue
-            self._flusher.settle()
-            try:
-                await self._apply(self._interim_parts(), final=False)
-            except Exception as exc:
-                # Interim edits are best-effort; the final edit will carry everything.
-                log.warning("interim Slack edit failed: %s", error_code(exc))
-                self._next_try = self.clock() + self.interval
 
     def _interim_parts(self) -> list[str]:
         body = escape("".join(self._chunks))
@@ -244,14 +202,11 @@ class AnswerStream:
             message = self._messages[index]
             if message.text == text:
                 continue
-            if final and message.updated_at is not None:
-                # The final edit keeps the once-a-second spacing too.
-                delay = message.updated_at + self.interval - self.clock()
-                if delay > 0:
-                    await asyncio.sleep(delay)
+            if final:
+                await self._spacing.final(message.ts)
             await self.client.chat_update(channel=self.channel, ts=message.ts, text=text)
             message.text = text
-            message.touched_at = message.updated_at = self.clock()
+            self._spacing.wrote(message.ts)
 
     async def _post(self, text: str) -> None:
         thread_ts = self.thread_ts if not self._messages else self.root_ts
@@ -262,4 +217,6 @@ class AnswerStream:
             unfurl_links=False,
             unfurl_media=False,
         )
-        self._messages.append(_Message(str(response["ts"]), text, self.clock()))
+        ts = str(response["ts"])
+        self._messages.append(_Message(ts, text))
+        self._spacing.created(ts)

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from slack_sdk.errors import SlackApiError
 
 from bot.core.format import close_open_fence, reopen_fence
-from bot.slack_app.native_stream import NativeAnswerStream, NativeSupport
+from bot.slack_app.native_stream import NativeAnswerStream
+from bot.slack_app.native_support import NativeSupport
 from bot.slack_app.streaming import EMPTY_ANSWER
 from bot.slack_app.text import escape, unescape
 
