@@ -18,6 +18,9 @@ can act on. Front-ends render ``user_message`` and never a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 
 class ProviderError(Exception):
     """Base class. ``user_message`` is one short sentence safe to show in chat."""
@@ -25,6 +28,8 @@ class ProviderError(Exception):
     default_message = "The model provider returned an error."
     #: Whether the same request may be tried again (only ever done before the first token).
     retryable = False
+    #: The provider's ``error.metadata`` facts (scalars only; see adapters.error_facts).
+    metadata: Mapping[str, object] = MappingProxyType({})
 
     def __init__(
         self,
