@@ -12,6 +12,12 @@ from storage.stores.allowlist import (
     list_models,
     remove_model,
 )
+from storage.stores.availability import (
+    list_allowlisted,
+    mark_available,
+    mark_unavailable,
+    set_model_pricing,
+)
 from storage.stores.budgets import (
     WORKSPACE_BUDGET,
     add_reservation,
@@ -88,10 +94,13 @@ __all__ = [
     "get_workspace",
     "get_workspace_by_id",
     "has_budgets",
+    "list_allowlisted",
     "list_budgets",
     "list_models",
     "list_usage",
     "lock_budgets",
+    "mark_available",
+    "mark_unavailable",
     "prune_reservations",
     "rebuild_rollups",
     "record_usage",
@@ -101,6 +110,7 @@ __all__ = [
     "set_budget",
     "set_default_model",
     "set_key",
+    "set_model_pricing",
     "spend_by_channel",
     "spent_since",
     "start_conversation",
