@@ -35,6 +35,8 @@ from adapters.base import (
 from adapters.errors import AuthenticationError, ProviderError
 from bot.config import Settings
 from bot.core.budgets import BudgetState, budget_states
+from bot.core.catalogue import Catalogue
+from bot.core.catalogue_sync import before_new_workspace, seed_models
 from bot.core.commands import Period
 from bot.core.errors import (
     BudgetExceeded,
@@ -67,7 +69,7 @@ from storage import stores
 from storage.crypto import KeyDecryptError, KeyVault, mask_key
 from storage.db import WRITE_RETRY_SECONDS, Database, is_transient
 from storage.models import AllowedModel, Conversation, ProviderKey, UsageRecord, utcnow
-from storage.stores import NewModel, UsageSummary
+from storage.stores import UsageSummary
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +210,7 @@ class ProviderService:
         model_settings: ModelSettings,
         budgets: BudgetGuard | None = None,
         clock: Callable[[], datetime] = utcnow,
+        catalogue: Catalogue | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -216,6 +219,8 @@ class ProviderService:
         self.model_settings = model_settings
         self.budgets = budgets
         self.clock = clock
+        #: OpenRouter's catalogue, shared by the process (None: no catalogue checks).
+        self.catalogue = catalogue
         self._workspace_ids: dict[tuple[str, str], int] = {}
 
     # -- workspaces and permissions ---------------------------------------------------------
@@ -226,6 +231,7 @@ class ProviderService:
         cached = self._workspace_ids.get(cache_key)
         if cached is not None:
             return cached
+        await before_new_workspace(self.catalogue, self.db, ctx.platform, ctx.workspace_id)
         async with self.db.session() as session:
             ws, created = await stores.get_or_create_workspace(
                 session,
@@ -240,25 +246,16 @@ class ProviderService:
         return ws.id
 
     async def _seed(self, session: AsyncSession, workspace_id: int) -> None:
-        recommended = self.model_settings.recommended("openrouter")
-        await stores.add_models_bulk(
-            session,
-            workspace_id=workspace_id,
-            models=[
-                NewModel(
-                    provider=m.provider,
-                    model_id=m.model_id,
-                    input_nano_per_1m=price_to_nano(m.pricing.input_per_1m),
-                    output_nano_per_1m=price_to_nano(m.pricing.output_per_1m),
-                    cached_input_nano_per_1m=price_to_nano(m.pricing.cached_input_per_1m),
-                    added_by=None,
-                )
-                for m in recommended
-            ],
-        )
-        if recommended:
+        # The recommended models at today's prices; the default is the first still served.
+        seed = seed_models(self.catalogue, self.model_settings.recommended("openrouter"))
+        await stores.add_models_bulk(session, workspace_id=workspace_id, models=seed.models)
+        for model_id, why in seed.unavailable:
+            await stores.mark_unavailable(
+                session, workspace_id=workspace_id, model_id=model_id, reason=why, now=self.clock()
+            )
+        if seed.default is not None:
             await stores.set_default_model(
-                session, workspace_id=workspace_id, model_id=recommended[0].model_id
+                session, workspace_id=workspace_id, model_id=seed.default
             )
 
     def is_admin(self, ctx: Invocation) -> bool:
