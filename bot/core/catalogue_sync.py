@@ -20,10 +20,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.base import ModelPricing
+from adapters.base import ModelInfo, ModelPricing, ProviderAdapter
+from adapters.catalogue import check_model
 from bot.core.catalogue import Allowlisted, Catalogue, ModelChange, changes_for
+from bot.core.catalogue_texts import cannot_add_retired
+from bot.core.errors import NotFound
 from bot.core.pricing import RecommendedModel, nano_to_price, price_to_nano
 from storage import stores
 from storage.db import Database
@@ -37,6 +41,7 @@ __all__ = [
     "WorkspaceChange",
     "allowlisted",
     "before_new_workspace",
+    "confirm_model",
     "seed_models",
     "sync_allowlists",
 ]
@@ -114,6 +119,26 @@ async def _apply(
         await stores.mark_available(
             session, workspace_id=workspace_id, model_id=change.model_id, now=now
         )
+
+
+async def confirm_model(
+    adapter: ProviderAdapter,
+    catalogue: Catalogue | None,
+    model_id: str,
+    api_key: SecretStr | None,
+    provider_name: str,
+) -> ModelInfo | None:
+    """``/models add``: the model's facts when the provider serves it, ``None`` for an id it
+    does not know. A model it knows but nobody serves any more (retired), or one this
+    process saw leave the catalogue, raises NotFound saying so: it is not an unknown id."""
+    check = await check_model(adapter, model_id, api_key)
+    if check.status == "served":
+        if catalogue is not None:
+            catalogue.mark_served(model_id)
+        return check.info or ModelInfo(id=model_id)
+    if check.status == "no_endpoints" or (catalogue is not None and catalogue.known_gone(model_id)):
+        raise NotFound(cannot_add_retired(model_id, provider_name))
+    return None
 
 
 #: Seconds a new workspace's first command waits for the catalogue, once per process.

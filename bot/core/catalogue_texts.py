@@ -12,7 +12,7 @@ from datetime import date
 
 from adapters.catalogue import CatalogueEntry
 from adapters.error_facts import ForbiddenReason
-from bot.core.catalogue import ModelStatus
+from bot.core.catalogue import Catalogue, ModelStatus
 from bot.core.format import format_price, format_usd
 
 __all__ = [
@@ -171,9 +171,16 @@ def info_text(
     return "\n".join(lines)
 
 
-def allowlist_note(unavailable: str | None, status: ModelStatus, provider: str) -> str:
-    """What ``/models`` adds after an allowlisted model: gone, or when it will go."""
-    if unavailable is not None or status.availability in ("gone", "expired"):
+def allowlist_note(
+    catalogue: Catalogue | None, model_id: str, unavailable: str | None, provider: str
+) -> str:
+    """What ``/models`` adds after an allowlisted model: gone, or until when it is served.
+
+    Gone is what the allowlist row says (the sync, the seed or a refused chat marked it): a
+    model missing from this process's snapshot may have been added after it was fetched.
+    """
+    status = catalogue.status(model_id) if catalogue is not None else ModelStatus("unknown")
+    if unavailable is not None or status.availability == "expired":
         return f" — no longer available at {provider}"
     entry = status.entry
     if entry is not None and entry.expiration_date is not None:

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Sequence
 from adapters.errors import ProviderError
 from bot.core import commands as c
 from bot.core.budgets import BudgetState, render_budget_states
+from bot.core.catalogue_texts import allowlist_note
 from bot.core.errors import UserFacingError
 from bot.core.format import format_price, format_usd
 from bot.core.pricing import nano_to_usd
@@ -152,6 +153,8 @@ class Dispatcher:
         lines = ["Models allowed here (USD per 1M tokens, in / out):"]
         for e in entries:
             mark = " — default" if e.is_default else ""
+            name = PROVIDER_NAMES.get(e.provider, e.provider)
+            mark += allowlist_note(self.service.catalogue, e.model_id, e.unavailable, name)
             lines.append(
                 f"• `{e.model_id}` {format_price(e.pricing.input_per_1m)} / "
                 f"{format_price(e.pricing.output_per_1m)}{mark}"

@@ -36,7 +36,7 @@ from adapters.errors import AuthenticationError, ProviderError
 from bot.config import Settings
 from bot.core.budgets import BudgetState, budget_states
 from bot.core.catalogue import Catalogue
-from bot.core.catalogue_sync import before_new_workspace, seed_models
+from bot.core.catalogue_sync import before_new_workspace, confirm_model, seed_models
 from bot.core.commands import Period
 from bot.core.errors import (
     BudgetExceeded,
@@ -124,6 +124,8 @@ class ModelEntry:
     provider: str
     pricing: ModelPricing
     is_default: bool
+    #: Why the provider no longer serves it (``gone``, ``expired``, ``refused``), if so.
+    unavailable: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,7 +276,10 @@ class ProviderService:
             rows = await stores.list_models(session, workspace_id=ws_id)
         default = ws.default_model if ws else None
         return [
-            ModelEntry(r.model_id, r.provider, _pricing_of(r), r.model_id == default) for r in rows
+            ModelEntry(
+                r.model_id, r.provider, _pricing_of(r), r.model_id == default, r.unavailable_reason
+            )
+            for r in rows
         ]
 
     def recommended_models(self) -> list[RecommendedModel]:
@@ -286,11 +291,13 @@ class ProviderService:
         provider = provider_for_model(model_id)
         adapter = self._adapter(provider)
         key = await self._resolve_key(ws_id, provider, required=False)
-        info = await adapter.lookup_model(model_id, key)
+        name = PROVIDER_NAMES.get(provider, provider)
+        # Retired models are said to be so; only an id the provider never knew is "unknown".
+        info = await confirm_model(adapter, self.catalogue, model_id, key, name)
         if info is None:
             raise NotFound(
                 f"{PROVIDER_NAMES.get(provider, provider)} does not know the model "
-                f"`{model_id}`; check the id (e.g. on openrouter.ai/models)."
+                f"`{model_id}`; check the id, or find one with /models search <words>."
             )
         pricing = info.pricing
         if pricing.input_per_1m is None or pricing.output_per_1m is None:
@@ -305,6 +312,9 @@ class ProviderService:
                 output_nano_per_1m=price_to_nano(pricing.output_per_1m),
                 cached_input_nano_per_1m=price_to_nano(pricing.cached_input_per_1m),
                 added_by=ctx.user_id,
+            )
+            await stores.mark_available(
+                session, workspace_id=ws_id, model_id=model_id, now=self.clock()
             )
             ws = await stores.get_workspace_by_id(session, workspace_id=ws_id)
         is_default = ws is not None and ws.default_model == model_id

@@ -70,6 +70,8 @@ def rank(entries: list[ModelEntry], current: str) -> list[app_commands.Choice[st
 
 def _label(entry: ModelEntry) -> str:
     suffix = " (default)" if entry.is_default else ""
+    if entry.unavailable is not None:
+        suffix += " (no longer available)"
     if len(entry.model_id) + len(suffix) > MAX_CHOICE_LENGTH:
         return entry.model_id[:MAX_CHOICE_LENGTH]
     return entry.model_id + suffix
