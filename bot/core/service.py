@@ -36,7 +36,8 @@ from adapters.errors import AuthenticationError, ProviderError
 from bot.config import Settings
 from bot.core.budgets import BudgetState, budget_states
 from bot.core.catalogue import Catalogue
-from bot.core.catalogue_sync import before_new_workspace, confirm_model, seed_models
+from bot.core.catalogue_sync import PROVIDER, before_new_workspace, confirm_model, seed_models
+from bot.core.chat_catalogue import current_pricing, ensure_served, failure_sentence, fit_context
 from bot.core.commands import Period
 from bot.core.errors import (
     BudgetExceeded,
@@ -545,13 +546,23 @@ class ProviderService:
             ws_id = await self.workspace_id(ctx)
             allowed, key_row, history, has_limits = await self._prepare(ws_id, model, conversation)
             provider = allowed.provider
+            name = PROVIDER_NAMES.get(provider, provider)
+            catalogue = self.catalogue if provider == PROVIDER else None
+            ensure_served(catalogue, allowed, name)  # a retired model: one sentence, no request
             adapter = self._adapter(provider)
             key = self._key_from_row(key_row, provider)
             assert key is not None
-            pricing = _pricing_of(allowed)
+            pricing = current_pricing(catalogue, allowed.model_id, _pricing_of(allowed))
             if pricing.input_per_1m is None:
                 pricing = self.model_settings.price(provider, allowed.model_id) or pricing
-            messages = [*history, ChatMessage(role="user", content=prompt)]
+            defaults = self.model_settings.defaults(provider, allowed.model_id)
+            fit = fit_context(
+                catalogue,
+                allowed.model_id,
+                [*history, ChatMessage(role="user", content=prompt)],
+                max_completion_tokens=defaults.max_completion_tokens,
+            )
+            messages = fit.messages
             reservation = None
             if self.budgets is not None:
                 reservation = await self.budgets.reserve(
@@ -567,7 +578,6 @@ class ProviderService:
             yield ChatFailed(exc.user_message)
             return
 
-        defaults = self.model_settings.defaults(provider, allowed.model_id)
         request = ChatRequest(
             model=allowed.model_id,
             messages=messages,
@@ -605,7 +615,16 @@ class ProviderService:
                 turn,
                 _Ending.of(final, "", "error", ChatCost(Decimal(0), "none")),
             )
-            yield ChatFailed(f"{final.error.user_message} Nothing was charged.")
+            sentence = await failure_sentence(
+                catalogue,
+                self.db,
+                workspace_id=ws_id,
+                model_id=allowed.model_id,
+                error=final.error,
+                provider=name,
+                now=self.clock(),
+            )
+            yield ChatFailed(f"{sentence or final.error.user_message} Nothing was charged.")
             return
         usage = final.usage
         cost = settle_cost(usage, pricing)
@@ -622,7 +641,7 @@ class ProviderService:
             cost=cost,
             seconds=seconds,
         )
-        all_notices: list[str] = []
+        all_notices: list[str] = [fit.notice] if fit.notice else []
         if isinstance(final, StreamFailed):
             all_notices.append(
                 f"⚠ The answer was cut off: {final.error.user_message}"
