@@ -13,6 +13,7 @@ from adapters.errors import ProviderError
 from bot.core import commands as c
 from bot.core.budgets import BudgetState, render_budget_states
 from bot.core.catalogue_texts import allowlist_note
+from bot.core.discovery import info_reply, search_reply
 from bot.core.errors import UserFacingError
 from bot.core.format import format_price, format_usd
 from bot.core.pricing import nano_to_usd
@@ -80,6 +81,10 @@ class Dispatcher:
                 yield TextReply(await self._models_text(ctx))
             case c.ModelsRecommended():
                 yield TextReply(self._recommended_text())
+            case c.ModelsSearch(words=words):
+                yield TextReply(await search_reply(s, ctx, words), private=True)
+            case c.ModelsInfo(model_id=model_id):
+                yield TextReply(await info_reply(s, ctx, model_id), private=True)
             case c.ModelsAdd(model_id=model_id):
                 entry = await s.add_model(ctx, model_id)
                 yield TextReply(
