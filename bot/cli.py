@@ -40,10 +40,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_report_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Operator reports: costs, export, reconcile."""
+    """Operator reports (costs, export, reconcile) and ``models sync``."""
     from bot import reports
+    from bot.ops import models_sync
 
     reports.add_arguments(sub)
+    models_sync.add_arguments(sub)
 
 
 def _fail(message: str) -> int:
