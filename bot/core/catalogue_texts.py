@@ -13,7 +13,7 @@ from datetime import date
 from adapters.catalogue import CatalogueEntry
 from adapters.error_facts import ForbiddenReason
 from bot.core.catalogue import Catalogue, ModelStatus
-from bot.core.format import format_price, format_usd
+from bot.core.format import format_price
 
 __all__ = [
     "CATALOGUE_UNREACHABLE",
@@ -151,7 +151,7 @@ def info_text(
     if p.cached_input_per_1m is not None:
         price += f", cached input {format_price(p.cached_input_per_1m)}"
     if p.web_search_per_request:
-        price += f", web search {format_usd(p.web_search_per_request)} each"
+        price += f", web search {format_price(p.web_search_per_request)} each"
     lines = [title, price]
     if entry.context_length is not None:
         lines.append(f"• context: {entry.context_length:,} tokens")
