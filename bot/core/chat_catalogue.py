@@ -153,11 +153,8 @@ async def failure_sentence(
     explains it (``None``: the error's own). A model answered 404 "No endpoints found" (or
     any 404 for a model the catalogue no longer lists) is marked no longer available."""
     if isinstance(error, ModelNotFoundError):
-        gone = (
-            catalogue is not None
-            and catalogue.snapshot is not None
-            and (catalogue.entry(model_id) is None)
-        )
+        # A 404 for a model the cached list no longer shows (an alias it omits proves nothing).
+        gone = catalogue is not None and catalogue.status(model_id).availability == "gone"
         if is_retired_model(error) or gone:
             if catalogue is not None:
                 catalogue.mark_refused(model_id)
