@@ -37,7 +37,8 @@ ever before the first token). Both are class attributes, never changed on an ins
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -66,6 +67,8 @@ class ProviderError(Exception):
     kind: ClassVar[str] = "provider_error"
     #: Whether the same request may be tried again (only ever done before the first token).
     retryable: ClassVar[bool] = False
+    #: The provider's ``error.metadata`` facts (scalars only; see adapters.error_facts).
+    metadata: Mapping[str, object] = MappingProxyType({})
 
     def __init__(
         self,

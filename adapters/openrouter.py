@@ -2,7 +2,8 @@
 
 Chat streaming is the OpenAI-compatible one; this module adds OpenRouter's own endpoints:
 ``GET /model/{author}/{slug}`` (falling back to ``GET /models/{author}/{slug}/endpoints`` on a
-404 before calling an id unknown), ``GET /key`` and ``GET /generation?id=``.
+404 before calling an id unknown), ``GET /models`` (the catalogue, read by
+:mod:`adapters.catalogue`), ``GET /key`` and ``GET /generation?id=``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import stamina
 from pydantic import SecretStr
 
 from adapters.base import GenerationInfo, KeyInfo, ModelInfo, ModelPricing
+from adapters.catalogue import CatalogueEntry, ModelCheck, parse_catalogue
 from adapters.errors import InvalidModelIdError, MalformedResponseError
 from adapters.openai_compat import OpenAICompatibleAdapter, as_decimal
 
@@ -173,6 +175,60 @@ class OpenRouterAdapter(OpenAICompatibleAdapter):
         if self.compat_fallback:
             return await super().lookup_model(model_id, api_key)
         return None
+
+    async def list_catalogue(self) -> list[CatalogueEntry]:
+        """``GET /models`` without a key: every model served today, with prices, context
+        lengths, input kinds and expiry. A plain OpenAI-compatible server lists ids only."""
+        return parse_catalogue(await self._get_json("models", None))
+
+    async def check_model(self, model_id: str, api_key: SecretStr | None) -> ModelCheck:
+        """Like :meth:`lookup_model`, but a model OpenRouter still knows with no endpoint left
+        (its vendor retired it) is ``no_endpoints`` rather than served, and an id both
+        ``GET /model/…`` and ``GET /models/…/endpoints`` 404 is ``unknown``.
+
+        Raises BadRequestError for an id that is not ``author/slug[:variant]``.
+        """
+        parsed = parse_model_id(model_id)
+        if parsed is None:
+            info = await self.lookup_model(model_id, api_key)  # compat, or the id's error
+            return ModelCheck("served", info) if info is not None else ModelCheck("unknown")
+        author, slug, variant = parsed
+        path_slug = f"{slug}:{variant}" if variant else slug
+        a, s = quote(author, safe="~"), quote(path_slug, safe=":~")
+        payload = await self._get_json(f"model/{a}/{s}", api_key, none_on_404=True)
+        if payload is not None:
+            data = self._data(payload, "GET /model")
+            return ModelCheck(
+                "served",
+                ModelInfo(
+                    id=model_id,
+                    name=_str_or_none(data.get("name")),
+                    pricing=_pricing(data.get("pricing")),
+                    context_length=_int_or_none(data.get("context_length")),
+                ),
+            )
+        payload = await self._get_json(f"models/{a}/{s}/endpoints", api_key, none_on_404=True)
+        if payload is not None:
+            data = self._data(payload, "GET /models/…/endpoints")
+            raw = data.get("endpoints")
+            endpoints = [e for e in raw if isinstance(e, Mapping)] if isinstance(raw, list) else []
+            best = _cheapest_endpoint(endpoints)
+            if best is None:
+                return ModelCheck("no_endpoints")
+            return ModelCheck(
+                "served",
+                ModelInfo(
+                    id=model_id,
+                    name=_str_or_none(data.get("name")),
+                    pricing=_pricing(best.get("pricing")),
+                    context_length=_int_or_none(data.get("context_length"))
+                    or _int_or_none(best.get("context_length")),
+                ),
+            )
+        if self.compat_fallback:
+            info = await super().lookup_model(model_id, api_key)
+            return ModelCheck("served", info) if info is not None else ModelCheck("unknown")
+        return ModelCheck("unknown")
 
     async def check_key(self, api_key: SecretStr) -> KeyInfo:
         """``GET /key``: label, limit, limit remaining, usage (USD). 401 → AuthenticationError."""

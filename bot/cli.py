@@ -40,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_report_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Operator reports: costs, export, reconcile."""
+    """Operator commands: reports (costs, export, reconcile) and ``models sync``."""
     from bot.ops import cli
 
     cli.add_arguments(sub)

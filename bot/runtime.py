@@ -1,4 +1,5 @@
-"""Assembles a running core from settings: database, key vault, adapters, ProviderService.
+"""Assembles a running core from settings: database, key vault, adapters, ProviderService, and
+the process's model catalogue (refreshed in the background by long-running front-ends).
 
 The composition root: the one place in ``bot`` (with the operator commands) that builds the
 concrete storage; front-ends get the core's ports (``runtime.store``, ``runtime.vault``).
@@ -6,12 +7,17 @@ concrete storage; front-ends get the core's ports (``runtime.store``, ``runtime.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from adapters.base import ProviderAdapter
+from adapters.catalogue import CatalogueReader
 from adapters.registry import build_adapters
 from bot.config import Settings
+from bot.core.catalogue import Catalogue, Snapshot, stop_refresher
+from bot.core.catalogue_sync import PROVIDER, sync_allowlists
 from bot.core.dispatch import Dispatcher
 from bot.core.errors import ConfigurationError
 from bot.core.ports import Store, Vault
@@ -38,8 +44,25 @@ class Runtime:
     adapters: dict[str, ProviderAdapter]
     service: ProviderService
     dispatcher: Dispatcher
+    #: OpenRouter's catalogue, one per process (None when the provider cannot list one).
+    catalogue: Catalogue | None = None
+    _refresher: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    def start_catalogue_refresh(self) -> None:
+        """For long-running front-ends: refresh the catalogue now and every 12 hours, the
+        allowlists following each refresh. Once per process, whatever calls it again."""
+        if self.catalogue is None or self._refresher is not None:
+            return
+        catalogue, store = self.catalogue, self.store
+
+        async def follow(_snapshot: Snapshot) -> None:
+            await sync_allowlists(store, catalogue)
+
+        self._refresher = asyncio.create_task(catalogue.run(on_refresh=follow))
 
     async def aclose(self) -> None:
+        await stop_refresher(self._refresher)
+        self._refresher = None
         for adapter in self.adapters.values():
             await adapter.aclose()
         await self.store.close()
@@ -68,6 +91,14 @@ def load_vault(settings: Settings, *, allow_generate: bool) -> tuple[KeyVault, s
     return KeyVault.from_config(key), warning
 
 
+def build_catalogue(adapters: Mapping[str, ProviderAdapter]) -> Catalogue | None:
+    """The catalogue of the provider routerbot follows, when its adapter can list one."""
+    adapter = adapters.get(PROVIDER)
+    if not isinstance(adapter, CatalogueReader):
+        return None
+    return Catalogue(adapter.list_catalogue)
+
+
 def budget_guard(settings: Settings, store: Store) -> BudgetGuard:
     """Spend limits enforced through the shared database (holds across worker processes)."""
     return DatabaseBudgetGuard(store)
@@ -90,6 +121,7 @@ async def build_runtime(
         app_url=settings.routerbot_app_url,
         app_title=settings.routerbot_app_title,
     )
+    catalogue = build_catalogue(adapters)
     service = ProviderService(
         settings=settings,
         store=store,
@@ -97,8 +129,10 @@ async def build_runtime(
         adapters=adapters,
         model_settings=model_settings,
         budgets=budget_guard(settings, store),
+        catalogue=catalogue,
     )
-    runtime = Runtime(settings, db, store, vault, adapters, service, Dispatcher(service))
+    dispatcher = Dispatcher(service)
+    runtime = Runtime(settings, db, store, vault, adapters, service, dispatcher, catalogue)
     return runtime, warning
 
 

@@ -55,6 +55,7 @@ async def _run_all(settings: Settings, names: list[str]) -> int:
     stop = asyncio.Event()
     install_stop_signals(stop)
     runtime, _warning = await build_runtime(settings)
+    runtime.start_catalogue_refresh()  # one catalogue for every front-end of the process
     starters: dict[str, Callable[[], Awaitable[None]]] = {
         "slack": lambda: serve_slack(settings, runtime=runtime, stop=stop),
     }

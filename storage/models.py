@@ -38,7 +38,8 @@ class Workspace(SQLModel, table=True):
 
 
 class AllowedModel(SQLModel, table=True):
-    """A model id a workspace may use, with the pricing known when it was added."""
+    """A model id a workspace may use, with its pricing (kept current by the catalogue sync)
+    and whether the provider still serves it."""
 
     __tablename__ = "allowed_model"
     __table_args__ = (UniqueConstraint("workspace_id", "model_id", name="uq_allowed_model"),)
@@ -56,6 +57,11 @@ class AllowedModel(SQLModel, table=True):
     )
     added_by: str | None = Field(default=None, max_length=64)
     created_at: NaiveDatetime = Field(default_factory=utcnow)
+    #: Why the provider no longer serves it (``gone``, ``expired``, ``refused``), if it does not.
+    unavailable_reason: str | None = Field(default=None, max_length=16)
+    unavailable_since: NaiveDatetime | None = None
+    #: When the provider last confirmed it serves the model (added, or seen by a sync).
+    confirmed_at: NaiveDatetime | None = None
 
 
 class ProviderKey(SQLModel, table=True):

@@ -37,13 +37,19 @@ class NewModel:
 
 @dataclass(frozen=True, slots=True)
 class AllowedModelRow:
-    """A model on a workspace's allowlist, with the prices stored for it."""
+    """A model on a workspace's allowlist, with the prices stored for it (kept current by the
+    catalogue sync) and whether the provider still serves it."""
 
     provider: str
     model_id: str
     input_nano_per_1m: int | None
     output_nano_per_1m: int | None
     cached_input_nano_per_1m: int | None
+    #: Why the provider no longer serves it (``gone``, ``expired``, ``refused``), if so.
+    unavailable_reason: str | None = None
+    unavailable_since: datetime | None = None
+    #: When the provider last confirmed it serves the model.
+    confirmed_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

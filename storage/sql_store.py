@@ -24,12 +24,11 @@ from storage.records import AnswerRow, SlackInstallationRecord
 from storage.sql_repos import (
     SessionRepo,
     SqlAllowlist,
-    SqlBudgets,
     SqlConversations,
     SqlKeys,
-    SqlUsage,
     SqlWorkspaces,
 )
+from storage.sql_spend import SqlBudgets, SqlUsage
 
 __all__ = ["SqlStore", "SqlUnitOfWork"]
 

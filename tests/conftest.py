@@ -1,5 +1,8 @@
 """Shared fixtures: a database URL on SQLite and on PostgreSQL, and a migrated ``Database``.
 
+Every test runs with ``ROUTERBOT_MODEL_SETTINGS`` pinned to ``tests/fixtures`` (the models the
+tests name), unless it passes its own settings file.
+
 PostgreSQL tests each get a fresh database (``rb_test_<hex>``) on the local server, dropped
 afterwards. If the server is unreachable they are skipped with the reason, except under
 ``CI=true``, where a missing server is a failure.
@@ -18,6 +21,7 @@ import pytest
 
 from storage.db import Database
 from storage.migrate import upgrade
+from tests.fixtures import PINNED_MODEL_SETTINGS
 
 POSTGRES_SERVER = "postgresql://postgres@127.0.0.1:5432"
 POSTGRES_ADMIN_URL = f"{POSTGRES_SERVER}/test"
@@ -82,6 +86,14 @@ async def db(database_url: str) -> AsyncIterator[Database]:
         yield database
     finally:
         await database.dispose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _pinned_model_settings() -> Iterator[None]:
+    """The recommendations the tests were written against, whatever the shipped file says."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ROUTERBOT_MODEL_SETTINGS", str(PINNED_MODEL_SETTINGS))
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from adapters.error_facts import error_metadata
 from adapters.errors import (
     AuthenticationError,
     BadRequestError,
@@ -206,13 +207,16 @@ def error_from_payload(
     resolved = _status_from_code(code) or _status_from_code(error_type)
     if status is None or not 400 <= status <= 599:
         status = resolved if resolved is not None and 400 <= resolved <= 599 else 502
-    return _error_for_status(
+    result = _error_for_status(
         status,
         message=scrub(message, secret),
         code=_code_text(code) or _code_text(error_type),
         retry_after=retry_after,
         model=model,
     )
+    if isinstance(error, Mapping):
+        result.metadata = error_metadata(error.get("metadata"))
+    return result
 
 
 def error_from_response(

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from adapters.base import ModelPricing
 from adapters.registry import DEFAULT_PROVIDER, display_name, find_provider, provider_for_model
 from bot.core import permissions
+from bot.core.catalogue import Catalogue
+from bot.core.catalogue_sync import confirm_model
+from bot.core.catalogue_texts import allowlist_note
 from bot.core.deps import Deps
 from bot.core.errors import ModelNotAllowed, NotFound
 from bot.core.format import format_price
@@ -27,6 +30,8 @@ class ModelEntry:
     provider: str
     pricing: ModelPricing
     is_default: bool
+    #: Why the provider no longer serves it (``gone``, ``expired``, ``refused``), if so.
+    unavailable: str | None = None
 
 
 def pricing_of(row: AllowedModelRow) -> ModelPricing:
@@ -47,10 +52,13 @@ class Allowlist:
         ws_id = await self.workspaces.id_of(ctx)
         async with self.deps.store.transaction() as tx:
             ws = await tx.workspaces.get(ws_id)
-            rows = await tx.allowlist.list(ws_id)
+            rows = await tx.allowlist.all(ws_id)
         default = ws.default_model if ws else None
         return [
-            ModelEntry(r.model_id, r.provider, pricing_of(r), r.model_id == default) for r in rows
+            ModelEntry(
+                r.model_id, r.provider, pricing_of(r), r.model_id == default, r.unavailable_reason
+            )
+            for r in rows
         ]
 
     def recommended_models(self) -> list[RecommendedModel]:
@@ -62,12 +70,19 @@ class Allowlist:
         provider = provider_for_model(model_id)
         adapter = self.deps.adapter(provider)
         key = await self.keys.resolve(ws_id, provider, required=False)
-        info = await adapter.lookup_model(model_id, key)
+        # Retired models are said to be so; only an id the provider never knew is "unknown".
+        info = await confirm_model(
+            adapter, self.deps.catalogue, model_id, key, display_name(provider)
+        )
         if info is None:
-            known = find_provider(provider) or DEFAULT_PROVIDER
+            where = (
+                "find one with /models search <words>"
+                if self.deps.catalogue is not None and provider == DEFAULT_PROVIDER.name
+                else f"see {(find_provider(provider) or DEFAULT_PROVIDER).models_page}"
+            )
             raise NotFound(
-                f"{display_name(provider)} does not know the model `{model_id}`; check the id "
-                f"(e.g. on {known.models_page})."
+                f"{display_name(provider)} does not know the model `{model_id}`; check the id, "
+                f"or {where}."
             )
         pricing = info.pricing
         if pricing.input_per_1m is None or pricing.output_per_1m is None:
@@ -84,6 +99,7 @@ class Allowlist:
                     added_by=ctx.user_id,
                 ),
             )
+            await tx.allowlist.mark_available(ws_id, model_id, now=self.deps.clock())
             ws = await tx.workspaces.get(ws_id)
         is_default = ws is not None and ws.default_model == model_id
         return ModelEntry(model_id, provider, pricing, is_default)
@@ -115,7 +131,7 @@ class Allowlist:
 # -- texts ------------------------------------------------------------------------------------
 
 
-def models_text(entries: list[ModelEntry]) -> str:
+def models_text(entries: list[ModelEntry], catalogue: Catalogue | None) -> str:
     if not entries:
         return (
             "No models are allowed in this workspace yet; an admin can add one with "
@@ -124,6 +140,7 @@ def models_text(entries: list[ModelEntry]) -> str:
     lines = ["Models allowed here (USD per 1M tokens, in / out):"]
     for e in entries:
         mark = " — default" if e.is_default else ""
+        mark += allowlist_note(catalogue, e.model_id, e.unavailable, display_name(e.provider))
         lines.append(
             f"• `{e.model_id}` {format_price(e.pricing.input_per_1m)} / "
             f"{format_price(e.pricing.output_per_1m)}{mark}"

@@ -22,10 +22,13 @@ PERIODS: tuple[Period, ...] = ("today", "week", "month", "30d", "all")
 
 MAX_BUDGET_USD = Decimal(1_000_000)
 
-# The characters model ids are made of: OpenRouter's author/slug[:variant], Fireworks'
-# accounts/<acct>/models/<slug>, and local servers' free names (llama3.2:3b). Each provider
-# adapter checks its own stricter form when the id is looked up.
-MODEL_ID = re.compile(r"^[A-Za-z0-9][\w.\-:/@+]*$")
+# The characters model ids are made of: OpenRouter's author/slug[:variant] and its
+# ~author/family-latest aliases, Fireworks' accounts/<acct>/models/<slug>, and local servers'
+# free names (llama3.2:3b). Each provider adapter checks its own stricter form on lookup.
+MODEL_ID = re.compile(r"^~?[A-Za-z0-9][\w.\-:/@+~]*$")
+#: /models search: at most this many words, each at most this long.
+MAX_SEARCH_WORDS = 8
+MAX_SEARCH_WORD = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +44,18 @@ class ModelsList:
 @dataclass(frozen=True, slots=True)
 class ModelsRecommended:
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class ModelsSearch:
+    """Catalogue models whose id or name contains every word."""
+
+    words: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelsInfo:
+    model_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +128,8 @@ Command = (
     Help
     | ModelsList
     | ModelsRecommended
+    | ModelsSearch
+    | ModelsInfo
     | ModelsAdd
     | ModelsRemove
     | ModelsDefault
@@ -128,7 +145,10 @@ Command = (
 )
 
 USAGE = {
-    "models": "Usage: /models [list | recommended | add <id> | remove <id> | default <id>]",
+    "models": (
+        "Usage: /models [list | recommended | search <words> | info <id> | add <id> | "
+        "remove <id> | default <id>]"
+    ),
     "chat": "Usage: /chat [--model <id>] <prompt>",
     "apikey": "Usage: /apikey [set <key> | status | clear]",
     "costs": "Usage: /costs [today|week|month|30d|all] or /costs workspace [period]",
@@ -141,6 +161,7 @@ routerbot commands:
 • /chat [--model <id>] <prompt> — ask a model; replies continue the conversation
 • /models — the models this workspace may use (default marked)
 • /models recommended — recommended models and their prices
+• /models search <words> · /models info <id> — find models the provider serves today
 • /models add|remove|default <id> — manage the allowlist (admins)
 • /apikey set <key> · /apikey status · /apikey clear — the key that pays (admins)
 • /costs [today|week|month|30d|all] — this channel's spend
@@ -157,7 +178,7 @@ def validate_model_id(model_id: str) -> str:
     if len(model_id) > 200 or not MODEL_ID.match(model_id):
         shown = model_id if len(model_id) <= 80 else model_id[:77] + "..."
         raise UsageError(
-            f"`{shown}` is not a model id; use the form author/slug, e.g. openai/gpt-4o-mini."
+            f"`{shown}` is not a model id; use the form author/slug, e.g. openai/gpt-5-mini."
         )
     return model_id
 
@@ -181,6 +202,13 @@ def _parse_models(rest: str) -> Command:
         if arg:
             raise _usage("models")
         return ModelsRecommended()
+    if sub in ("search", "find"):
+        return ModelsSearch(_search_words(arg))
+    if sub == "info":
+        ids = arg.split()
+        if len(ids) != 1:
+            raise _usage("models", "/models info takes exactly one model id.")
+        return ModelsInfo(validate_model_id(ids[0]))
     if sub in ("add", "remove", "rm", "default"):
         ids = arg.split()
         if len(ids) != 1:
@@ -192,6 +220,15 @@ def _parse_models(rest: str) -> Command:
             return ModelsDefault(model_id)
         return ModelsRemove(model_id)
     raise _usage("models", f"Unknown subcommand `{sub[:30]}`.")
+
+
+def _search_words(text: str) -> tuple[str, ...]:
+    words = tuple(text.split())
+    if not words:
+        raise _usage("models", "/models search needs a word to look for, e.g. sonnet.")
+    if len(words) > MAX_SEARCH_WORDS or any(len(w) > MAX_SEARCH_WORD for w in words):
+        raise _usage("models", f"/models search takes up to {MAX_SEARCH_WORDS} short words.")
+    return words
 
 
 def _parse_chat(rest: str) -> Command:

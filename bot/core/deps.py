@@ -19,6 +19,7 @@ from bot.core.ports import Store, Vault
 from bot.core.pricing import ModelSettings
 
 if TYPE_CHECKING:
+    from bot.core.catalogue import Catalogue
     from bot.core.spend.guard import BudgetGuard
 
 
@@ -36,6 +37,8 @@ class Deps:
     model_settings: ModelSettings
     budgets: BudgetGuard | None = None
     clock: Callable[[], datetime] = utcnow
+    #: The followed provider's catalogue, one per process (None: no catalogue checks).
+    catalogue: Catalogue | None = None
 
     def adapter(self, provider: str) -> ProviderAdapter:
         adapter = self.adapters.get(provider)

@@ -14,6 +14,7 @@ from contextlib import aclosing
 from adapters.errors import ProviderError
 from bot.core import allowlist, keys, permissions
 from bot.core import commands as c
+from bot.core.discovery import info_reply, search_reply
 from bot.core.errors import UserFacingError
 from bot.core.messages import provider_sentence
 from bot.core.ports import ConversationRef, is_database_outage
@@ -119,9 +120,16 @@ class Dispatcher:
                     async for reply in chat:
                         yield reply
             case c.ModelsList():
-                yield TextReply(allowlist.models_text(await s.allowlist.list_models(ctx)))
+                entries = await s.allowlist.list_models(ctx)
+                yield TextReply(allowlist.models_text(entries, s.catalogue))
             case c.ModelsRecommended():
                 yield TextReply(allowlist.recommended_text(s.allowlist.recommended_models()))
+            case c.ModelsSearch(words=words):
+                entries = await s.allowlist.list_models(ctx)
+                yield TextReply(await search_reply(s.catalogue, entries, words), private=True)
+            case c.ModelsInfo(model_id=model_id):
+                entries = await s.allowlist.list_models(ctx)
+                yield TextReply(await info_reply(s.catalogue, entries, model_id), private=True)
             case c.ModelsAdd(model_id=model_id):
                 entry = await s.allowlist.add_model(ctx, model_id)
                 yield TextReply(allowlist.added_text(entry), private=True)

@@ -105,7 +105,7 @@ class Keys:
         permissions.require_admin(self.deps.settings, ctx, "see the API key status")
         ws_id = await self.workspaces.id_of(ctx)
         async with self.deps.store.transaction() as tx:
-            stored = {k.provider: k for k in await tx.keys.list(ws_id)}
+            stored = {k.provider: k for k in await tx.keys.all(ws_id)}
         out: list[KeyStatus] = []
         for provider in self.deps.adapters:
             row = stored.get(provider)

@@ -86,7 +86,7 @@ class WorkspaceRepo(Protocol):
 
 
 class AllowlistRepo(Protocol):
-    async def list(self, workspace_id: int) -> list[AllowedModelRow]:
+    async def all(self, workspace_id: int) -> list[AllowedModelRow]:
         """In the order the allowlist was built (seeded models first, in file order)."""
         ...
 
@@ -102,11 +102,38 @@ class AllowlistRepo(Protocol):
         """Remove it (clearing the default when it was the default); False when absent."""
         ...
 
+    async def of_provider(
+        self, provider: str, workspace_id: int | None
+    ) -> list[tuple[int, AllowedModelRow]]:
+        """``(workspace id, model)`` of one provider's allowlisted models, in one workspace or
+        (an operator's catalogue sync) in all of them."""
+        ...
+
+    async def set_pricing(
+        self,
+        workspace_id: int,
+        model_id: str,
+        *,
+        input_nano_per_1m: int | None,
+        output_nano_per_1m: int | None,
+        cached_input_nano_per_1m: int | None,
+    ) -> None: ...
+
+    async def mark_unavailable(
+        self, workspace_id: int, model_id: str, *, reason: str, now: datetime
+    ) -> bool:
+        """The provider no longer serves it; False when it was already marked."""
+        ...
+
+    async def mark_available(self, workspace_id: int, model_id: str, *, now: datetime) -> None:
+        """The provider confirmed it serves the model: clear any mark, note when."""
+        ...
+
 
 class KeyRepo(Protocol):
     async def get(self, workspace_id: int, provider: str) -> StoredKey | None: ...
 
-    async def list(self, workspace_id: int) -> list[StoredKey]: ...
+    async def all(self, workspace_id: int) -> list[StoredKey]: ...
 
     async def set(
         self, workspace_id: int, *, provider: str, ciphertext: bytes, masked: str, set_by: str

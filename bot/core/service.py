@@ -14,6 +14,7 @@ from adapters.base import ProviderAdapter
 from bot.config import Settings
 from bot.core import permissions
 from bot.core.allowlist import Allowlist
+from bot.core.catalogue import Catalogue
 from bot.core.chat.run import Chats
 from bot.core.deps import Deps, utcnow
 from bot.core.keys import Keys
@@ -36,8 +37,11 @@ class ProviderService:
         model_settings: ModelSettings,
         budgets: BudgetGuard | None = None,
         clock: Callable[[], datetime] = utcnow,
+        catalogue: Catalogue | None = None,
     ) -> None:
-        self.deps = Deps(settings, store, vault, adapters, model_settings, budgets, clock)
+        self.deps = Deps(
+            settings, store, vault, adapters, model_settings, budgets, clock, catalogue
+        )
         self.workspaces = Workspaces(self.deps)
         self.keys = Keys(self.deps, self.workspaces)
         self.allowlist = Allowlist(self.deps, self.workspaces, self.keys)
@@ -47,6 +51,10 @@ class ProviderService:
     @property
     def settings(self) -> Settings:
         return self.deps.settings
+
+    @property
+    def catalogue(self) -> Catalogue | None:
+        return self.deps.catalogue
 
     @property
     def clock(self) -> Callable[[], datetime]:

@@ -1,16 +1,16 @@
 """Workspaces: the caller's tenant id, created and seeded on first use, cached per process.
 
-A new workspace starts with the recommended OpenRouter models allowlisted and the first of them
-as its default (SPEC §1). Creation is race-safe across processes: only the process whose insert
-won seeds.
+A new workspace starts with the recommended OpenRouter models allowlisted (at the catalogue's
+current prices) and the first of them the provider still serves as its default (SPEC §1, §4).
+Creation is race-safe across processes: only the process whose insert won seeds.
 """
 
 from __future__ import annotations
 
 from adapters.registry import DEFAULT_PROVIDER
+from bot.core.catalogue_sync import before_new_workspace, seed_models
 from bot.core.deps import Deps
-from bot.core.ports import NewModel, UnitOfWork
-from bot.core.pricing import price_to_nano
+from bot.core.ports import UnitOfWork
 from bot.core.replies import Invocation
 
 
@@ -25,6 +25,9 @@ class Workspaces:
         cached = self._ids.get(cache_key)
         if cached is not None:
             return cached
+        await before_new_workspace(
+            self.deps.catalogue, self.deps.store, ctx.platform, ctx.workspace_id
+        )
         async with self.deps.store.transaction() as tx:
             ws, created = await tx.workspaces.get_or_create(
                 platform=ctx.platform, external_id=ctx.workspace_id, name=ctx.workspace_name
@@ -35,19 +38,13 @@ class Workspaces:
         return ws.id
 
     async def _seed(self, tx: UnitOfWork, workspace_id: int) -> None:
+        # The recommended models at today's prices; the default is the first still served.
         recommended = self.deps.model_settings.recommended(DEFAULT_PROVIDER.name)
-        await tx.allowlist.add_many(
-            workspace_id,
-            [
-                NewModel(
-                    provider=m.provider,
-                    model_id=m.model_id,
-                    input_nano_per_1m=price_to_nano(m.pricing.input_per_1m),
-                    output_nano_per_1m=price_to_nano(m.pricing.output_per_1m),
-                    cached_input_nano_per_1m=price_to_nano(m.pricing.cached_input_per_1m),
-                )
-                for m in recommended
-            ],
-        )
-        if recommended:
-            await tx.workspaces.set_default_model(workspace_id, recommended[0].model_id)
+        seed = seed_models(self.deps.catalogue, recommended)
+        await tx.allowlist.add_many(workspace_id, seed.models)
+        for model_id, why in seed.unavailable:
+            await tx.allowlist.mark_unavailable(
+                workspace_id, model_id, reason=why, now=self.deps.clock()
+            )
+        if seed.default is not None:
+            await tx.workspaces.set_default_model(workspace_id, seed.default)

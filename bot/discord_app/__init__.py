@@ -68,6 +68,7 @@ async def _main(settings: Settings) -> int:
     runtime, warning = await build_runtime(settings)
     if warning:
         log.warning(warning)
+    runtime.start_catalogue_refresh()  # this process's model catalogue, kept fresh
     task = asyncio.create_task(run_discord_async(settings, runtime))
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows

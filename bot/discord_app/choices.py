@@ -1,8 +1,10 @@
-"""Autocomplete for the ``model`` option, served from a per-guild cache of the allowlist.
+"""Autocomplete for the ``model`` option, served from a per-guild cache of the allowlist; and
+for ``/models add``, from the process's cached catalogue.
 
 Autocomplete fires on every keystroke and must answer within 3 s, so the allowlist is read
 from the database at most once per guild per ``ttl``; changes made through this process
-invalidate it at once, the TTL bounds how stale other shard processes' changes can be.
+invalidate it at once, the TTL bounds how stale other shard processes' changes can be. The
+catalogue is never fetched for a keystroke: without a snapshot there are no suggestions.
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ from collections.abc import Callable
 
 from discord import app_commands
 
+from adapters.catalogue import CatalogueEntry
 from bot.core.allowlist import ModelEntry
+from bot.core.catalogue import Catalogue
+from bot.core.format import format_price
 from bot.core.replies import Invocation
 from bot.core.service import ProviderService
 
@@ -71,6 +76,33 @@ def rank(entries: list[ModelEntry], current: str) -> list[app_commands.Choice[st
 
 def _label(entry: ModelEntry) -> str:
     suffix = " (default)" if entry.is_default else ""
+    if entry.unavailable is not None:
+        suffix += " (no longer available)"
     if len(entry.model_id) + len(suffix) > MAX_CHOICE_LENGTH:
         return entry.model_id[:MAX_CHOICE_LENGTH]
     return entry.model_id + suffix
+
+
+def catalogue_choices(catalogue: Catalogue | None, current: str) -> list[app_commands.Choice[str]]:
+    """Catalogue models matching every word typed (the newest first when nothing is typed),
+    at most 25, each named with its prices."""
+    snapshot = catalogue.snapshot if catalogue is not None else None
+    if catalogue is None or snapshot is None:
+        return []
+    words = current.split()
+    if words:
+        found = catalogue.search(words, limit=MAX_CHOICES * 2)
+    else:
+        found = sorted(
+            snapshot.entries.values(),
+            key=lambda e: e.created.timestamp() if e.created is not None else 0.0,
+            reverse=True,
+        )
+    usable = [e for e in found if len(e.id) <= MAX_CHOICE_LENGTH]
+    return [app_commands.Choice(name=_catalogue_label(e), value=e.id) for e in usable[:MAX_CHOICES]]
+
+
+def _catalogue_label(entry: CatalogueEntry) -> str:
+    p = entry.pricing
+    label = f"{entry.id} · {format_price(p.input_per_1m)} / {format_price(p.output_per_1m)} per 1M"
+    return label if len(label) <= MAX_CHOICE_LENGTH else entry.id

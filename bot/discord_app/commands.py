@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from bot.core import commands as c
 from bot.core.errors import UsageError
 from bot.discord_app.bridge import Bridge
+from bot.discord_app.choices import catalogue_choices
 from bot.discord_app.modal import open_key_modal
 from bot.discord_app.render import say
 
@@ -24,6 +25,7 @@ HELP_TEXT = """\
 **routerbot** — governed, cost-visible LLM access.
 • `/chat prompt:<text> [model:<id>]` — ask a model; reply to the answer to continue
 • `/models list` · `/models recommended` — allowed models (default marked) and prices
+• `/models search words:<words>` · `/models info id:<id>` — find models the provider serves
 • `/models add|remove|default id:<id>` — manage the allowlist (admins)
 • `/apikey set` — paste the key in a private form · `/apikey status` · `/apikey clear` (admins)
 • `/costs [period] [scope]` — this channel's spend; scope `workspace` by channel (admins)
@@ -112,11 +114,36 @@ class Models(app_commands.Group, name="models", description="The models this ser
     async def recommended(self, interaction: discord.Interaction) -> None:
         await self.bridge.run(interaction, c.ModelsRecommended(), ephemeral=False)
 
+    @app_commands.command(name="search", description="Models the provider serves, by words")
+    @app_commands.describe(words="Words in the model's id or name, e.g. claude sonnet")
+    async def search(
+        self, interaction: discord.Interaction, words: app_commands.Range[str, 1, 200]
+    ) -> None:
+        try:
+            command = c.parse(f"/models search {words}")
+        except UsageError as exc:
+            await say(interaction, _sentence(exc))
+            return
+        await self.bridge.run(interaction, command, ephemeral=True)
+
+    @app_commands.command(name="info", description="One model: prices, context, input kinds")
+    @app_commands.describe(id="The model id, e.g. openai/gpt-5-mini")
+    async def info(self, interaction: discord.Interaction, id: str) -> None:
+        if (model_id := await _validated(interaction, id)) is not None:
+            await self.bridge.run(interaction, c.ModelsInfo(model_id), ephemeral=True)
+
     @app_commands.command(name="add", description="Allow a model (admins)")
-    @app_commands.describe(id="The model id, e.g. openai/gpt-4o-mini")
+    @app_commands.describe(id="The model id, e.g. openai/gpt-5-mini")
     async def add(self, interaction: discord.Interaction, id: str) -> None:
         if (model_id := await _validated(interaction, id)) is not None:
             await self.bridge.run(interaction, c.ModelsAdd(model_id), ephemeral=True)
+
+    @add.autocomplete("id")
+    @info.autocomplete("id")
+    async def catalogue_ids(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return catalogue_choices(self.bridge.service.catalogue, current)
 
     @app_commands.command(name="remove", description="Disallow a model (admins)")
     @app_commands.describe(id="The model id")

@@ -23,6 +23,9 @@ def _period(text: str) -> Period:
 
 
 def add_arguments(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from bot.ops import models_sync
+
+    models_sync.add_arguments(sub)
     costs = sub.add_parser("costs", help="a workspace's or channel's spend, as tables")
     costs.add_argument("--workspace", required=True, help=WORKSPACE_HELP)
     costs.add_argument("--channel", help="one channel id (default: the whole workspace)")

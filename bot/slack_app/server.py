@@ -32,12 +32,19 @@ async def serve_slack(
     port: int | None = None,
     stop: asyncio.Event | None = None,
     on_ready: Callable[[SlackFrontend, int], None] | None = None,
+    refresh_catalogue: bool = False,
 ) -> None:
-    """Run until ``stop`` is set. Builds (and closes) its own runtime unless given one."""
+    """Run until ``stop`` is set. Builds (and closes) its own runtime unless given one.
+
+    ``refresh_catalogue``: this is the process's front-end, so it keeps the model catalogue
+    fresh (at start, then every 12 hours); an embedder that owns the runtime decides itself.
+    """
     slack_mode(settings)  # a configuration error before any database work
     own_runtime = runtime is None
     if runtime is None:
         runtime, _warning = await build_runtime(settings)
+    if refresh_catalogue:
+        runtime.start_catalogue_refresh()
     try:
         frontend = await SlackFrontend.create(runtime)
         runner = web.AppRunner(frontend.web_app(), access_log=None)
@@ -110,7 +117,7 @@ def run_slack(settings: Settings) -> int:
     async def main() -> None:
         stop = asyncio.Event()
         install_stop_signals(stop)
-        await serve_slack(settings, stop=stop)
+        await serve_slack(settings, stop=stop, refresh_catalogue=True)
 
     asyncio.run(main())
     return 0

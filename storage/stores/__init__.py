@@ -12,6 +12,12 @@ from storage.stores.allowlist import (
     list_models,
     remove_model,
 )
+from storage.stores.availability import (
+    list_allowlisted,
+    mark_available,
+    mark_unavailable,
+    set_model_pricing,
+)
 from storage.stores.budgets import (
     add_reservation,
     claim_notice,
@@ -85,11 +91,14 @@ __all__ = [
     "get_workspace",
     "get_workspace_by_id",
     "has_budgets",
+    "list_allowlisted",
     "list_budgets",
     "list_keys",
     "list_models",
     "list_usage",
     "lock_budgets",
+    "mark_available",
+    "mark_unavailable",
     "prune_reservations",
     "rebuild_rollups",
     "record_usage",
@@ -99,6 +108,7 @@ __all__ = [
     "set_budget",
     "set_default_model",
     "set_key",
+    "set_model_pricing",
     "spend_by_channel",
     "spent_since",
     "start_conversation",

@@ -22,7 +22,7 @@ first whose ``model`` matches (``None`` matches any model) wins::
         assert fake.chat_requests[-1].json["stream"] is True
 
 Fault kinds (see :class:`Fault`'s constructors): ``http`` (an error status before the stream,
-optional ``Retry-After``), ``error_chunk`` (HTTP 200, a top-level ``error`` chunk with
+optional ``Retry-After`` and ``error.metadata``), ``error_chunk`` (HTTP 200, a top-level ``error`` chunk with
 ``finish_reason: "error"`` after N words), ``malformed`` (a broken JSON ``data:`` line after N
 words), ``drop`` (the TCP connection is closed abruptly after N words), ``hang`` (silence after N
 words until the client gives up or the fake stops), ``keepalive`` (after N words only
@@ -54,6 +54,8 @@ from typing import Any, Literal
 from aiohttp import web
 from multidict import CIMultiDict
 
+from tests.fakes.openrouter_catalogue import PROVIDER_NAME, FakeCatalogue, FakeModel
+
 __all__ = [
     "DEFAULT_KEY",
     "DEFAULT_MODELS",
@@ -66,7 +68,6 @@ __all__ = [
 
 DEFAULT_KEY = "sk-or-v1-test"
 API_PREFIX = "/api/v1"
-PROVIDER_NAME = "FakeProvider"
 _FILLER = ("lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit")
 
 FaultKind = Literal[
@@ -89,6 +90,8 @@ class Fault:
     message: str | None = None
     #: ``http``: the ``Retry-After`` header value, verbatim (seconds or an HTTP date).
     retry_after: str | None = None
+    #: ``http``: ``error.metadata`` (e.g. ``{"limit_source": "openrouter_key_limit"}``).
+    metadata: Mapping[str, Any] | None = None
     #: ``hang``: how long to stay silent (the fake's ``stop()`` ends it early); ``keepalive``:
     #: how long to send nothing but comments.
     seconds: float = 3600.0
@@ -103,8 +106,16 @@ class Fault:
         message: str | None = None,
         code: int | str | None = None,
         retry_after: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> Fault:
-        return cls("http", status=status, message=message, code=code, retry_after=retry_after)
+        return cls(
+            "http",
+            status=status,
+            message=message,
+            code=code,
+            retry_after=retry_after,
+            metadata=metadata,
+        )
 
     @classmethod
     def error_chunk(
@@ -150,29 +161,6 @@ class Script:
     times: int | None = 1
     cached_tokens: int | None = None
     reasoning_tokens: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class FakeModel:
-    """A catalogue entry. Prices are OpenRouter's USD-per-token strings."""
-
-    id: str
-    name: str
-    prompt: str
-    completion: str
-    input_cache_read: str | None = None
-    context_length: int = 128_000
-    #: False: ``GET /model/{a}/{s}`` 404s but the endpoints route knows it (the lookup gap
-    #: the adapter must bridge).
-    on_model_route: bool = True
-    #: ``(provider_name, prompt, completion)`` per endpoint; default: one at the model's price.
-    endpoints: tuple[tuple[str, str, str], ...] = ()
-
-    def pricing(self) -> dict[str, str]:
-        pricing = {"prompt": self.prompt, "completion": self.completion, "request": "0"}
-        if self.input_cache_read is not None:
-            pricing["input_cache_read"] = self.input_cache_read
-        return pricing
 
 
 DEFAULT_MODELS: tuple[FakeModel, ...] = (
@@ -274,7 +262,7 @@ class FakeOpenRouter:
         strict_models: bool = False,
     ) -> None:
         self.valid_keys: set[str] = set(valid_keys)
-        self.models: dict[str, FakeModel] = {m.id: m for m in models}
+        self.catalogue = FakeCatalogue(models)
         #: Per key; missing keys get a default (no limit, usage accumulated from chats).
         self.key_info: dict[str, dict[str, Any]] = {}
         #: Seconds between answer chunks.
@@ -303,9 +291,7 @@ class FakeOpenRouter:
         app = web.Application(middlewares=[self._record])
         app.router.add_post(f"{API_PREFIX}/chat/completions", self._chat)
         app.router.add_get(f"{API_PREFIX}/key", self._key)
-        app.router.add_get(f"{API_PREFIX}/models", self._models)
-        app.router.add_get(f"{API_PREFIX}/model/{{author}}/{{slug}}", self._model)
-        app.router.add_get(f"{API_PREFIX}/models/{{author}}/{{slug}}/endpoints", self._endpoints)
+        self.catalogue.mount(app.router, API_PREFIX)
         app.router.add_get(f"{API_PREFIX}/generation", self._generation)
         # handler_cancellation: a client that hangs up cancels its handler (hangs, slow streams).
         self._runner = web.AppRunner(
@@ -357,7 +343,12 @@ class FakeOpenRouter:
         return self.script(fault, model=model)
 
     def add_model(self, model: FakeModel) -> None:
-        self.models[model.id] = model
+        self.catalogue.add(model)
+
+    @property
+    def models(self) -> dict[str, FakeModel]:
+        """The catalogue's served models, by id."""
+        return self.catalogue.models
 
     @property
     def chat_requests(self) -> list[RecordedRequest]:
@@ -426,91 +417,10 @@ class FakeOpenRouter:
             {"label": _mask(key), "limit": None, "limit_remaining": None, "usage": Decimal(0)},
         )
 
-    def _model_object(self, model: FakeModel) -> dict[str, Any]:
-        author, _, slug = model.id.partition("/")
-        return {
-            "id": model.id,
-            "canonical_slug": model.id.split(":")[0],
-            "name": model.name,
-            "created": 1_700_000_000,
-            "description": f"{model.name} (fake)",
-            "context_length": model.context_length,
-            "architecture": {
-                "input_modalities": ["text"],
-                "output_modalities": ["text"],
-                "modality": "text->text",
-                "tokenizer": "Other",
-                "instruct_type": None,
-            },
-            "pricing": model.pricing(),
-            "top_provider": {
-                "context_length": model.context_length,
-                "max_completion_tokens": 4096,
-                "is_moderated": False,
-            },
-            "per_request_limits": None,
-            "supported_parameters": ["temperature", "max_tokens", "max_completion_tokens"],
-            "default_parameters": None,
-            "links": {"details": f"{API_PREFIX}/models/{author}/{slug}/endpoints"},
-        }
-
     def _pricing_for(self, model_id: str) -> FakeModel:
-        return self.models.get(model_id, FALLBACK_PRICING)
+        return self.catalogue.find(model_id) or FALLBACK_PRICING
 
-    # ---- catalogue, key, generation -----------------------------------------------------
-
-    async def _models(self, request: web.Request) -> web.Response:
-        return _json(200, {"data": [self._model_object(m) for m in self.models.values()]})
-
-    async def _model(self, request: web.Request) -> web.Response:
-        model_id = f"{request.match_info['author']}/{request.match_info['slug']}"
-        model = self.models.get(model_id)
-        if model is None or not model.on_model_route:
-            return _json(404, _error_body(404, "Model not found"))
-        return _json(200, {"data": self._model_object(model)})
-
-    async def _endpoints(self, request: web.Request) -> web.Response:
-        model_id = f"{request.match_info['author']}/{request.match_info['slug']}"
-        model = self.models.get(model_id)
-        if model is None:
-            return _json(404, _error_body(404, "Model not found"))
-        providers = model.endpoints or ((PROVIDER_NAME, model.prompt, model.completion),)
-        endpoints = []
-        for provider, prompt, completion in providers:
-            pricing = {"prompt": prompt, "completion": completion, "request": "0"}
-            if model.input_cache_read is not None:
-                pricing["input_cache_read"] = model.input_cache_read
-            endpoints.append(
-                {
-                    "name": f"{provider} | {model.id}",
-                    "model_id": model.id,
-                    "model_name": model.name,
-                    "context_length": model.context_length,
-                    "pricing": pricing,
-                    "provider_name": provider,
-                    "tag": provider.lower(),
-                    "quantization": "fp16",
-                    "max_completion_tokens": 4096,
-                    "max_prompt_tokens": None,
-                    "supported_parameters": ["temperature", "max_tokens"],
-                    "status": 0,
-                    "uptime_last_30m": 100,
-                    "uptime_last_5m": 100,
-                    "uptime_last_1d": 100,
-                    "supports_implicit_caching": False,
-                    "latency_last_30m": None,
-                    "throughput_last_30m": None,
-                }
-            )
-        data = {
-            "id": model.id,
-            "name": model.name,
-            "created": 1_700_000_000,
-            "description": f"{model.name} (fake)",
-            "architecture": {"modality": "text->text", "tokenizer": "Other"},
-            "endpoints": endpoints,
-        }
-        return _json(200, {"data": data})
+    # ---- key, generation ----------------------------------------------------------------
 
     async def _key(self, request: web.Request) -> web.Response:
         key = self._key_of(request)
@@ -556,7 +466,10 @@ class FakeOpenRouter:
         model = body.get("model")
         if not isinstance(model, str) or not model:
             return _json(400, _error_body(400, "No models provided"))
-        if self.strict_models and model not in self.models:
+        refusal = self.catalogue.chat_refusal(model)
+        if refusal is not None:
+            return _json(refusal[0], _error_body(*refusal))
+        if self.strict_models and self.catalogue.find(model) is None:
             return _json(400, _error_body(400, f"{model} is not a valid model ID"))
 
         script = self._take_script(model)
@@ -564,7 +477,10 @@ class FakeOpenRouter:
         if fault is not None and fault.kind == "http":
             headers = {"Retry-After": fault.retry_after} if fault.retry_after else None
             message = fault.message or web.Response(status=fault.status).reason or "Error"
-            return _json(fault.status, _error_body(fault.code or fault.status, message), headers)
+            error = _error_body(fault.code or fault.status, message)
+            if fault.metadata is not None:
+                error["error"]["metadata"] = dict(fault.metadata)
+            return _json(fault.status, error, headers)
 
         answer = script.answer if script.answer is not None else self.answer_for(body["messages"])
         cached = self.cached_tokens if script.cached_tokens is None else script.cached_tokens
@@ -575,7 +491,7 @@ class FakeOpenRouter:
             fake=self,
             key=key,
             model=model,
-            served=script.served_model or model,
+            served=script.served_model or self.catalogue.served_as(model),
             pieces=_words(answer),
             messages=body["messages"],
             cached=cached,

@@ -13,6 +13,7 @@ import pytest
 
 from storage.crypto import generate_key
 from tests.fakes.openrouter import DEFAULT_KEY, FakeOpenRouter, Fault
+from tests.fixtures import PINNED_MODEL_SETTINGS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -33,8 +34,9 @@ def console_env(tmp_path: Path, fake: FakeOpenRouter, **extra: str) -> dict[str,
         DATABASE_URL=f"sqlite:///{tmp_path / 'console.db'}",
         OPENROUTER_BASE_URL=fake.base_url,
         ROUTERBOT_DATA_DIR=str(tmp_path / "data"),
-        **extra,
+        ROUTERBOT_MODEL_SETTINGS=str(PINNED_MODEL_SETTINGS),
     )
+    env.update(extra)
     return env
 
 

@@ -30,7 +30,8 @@ async def test_commands_are_registered_once_and_not_resynced_when_unchanged(tmp_
         assert str(by_name["budget"]["default_member_permissions"]) == MANAGE_GUILD
         assert by_name["chat"]["default_member_permissions"] is None
         subs = {o["name"] for o in by_name["models"]["options"]}
-        assert subs == {"list", "add", "remove", "default", "recommended"}
+        # Issue 11 registers /models search and /models info (SPEC §2's grammar on Discord).
+        assert subs == {"list", "add", "remove", "default", "recommended", "search", "info"}
         model = next(o for o in by_name["chat"]["options"] if o["name"] == "model")
         assert model["autocomplete"] is True
         assert (tmp_path / "data" / STATE_FILE).exists()

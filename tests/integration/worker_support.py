@@ -29,6 +29,7 @@ from storage import stores
 from storage.db import Database
 from storage.models import BudgetReservation, Conversation, UsageRecord, Workspace
 from tests.fakes.slack import FakeMessage, FakeSlack, command_body, event_body, signed_headers
+from tests.fixtures import PINNED_MODEL_SETTINGS
 
 REPO = Path(__file__).resolve().parents[2]
 POSTGRES_SERVER = "postgresql://postgres@127.0.0.1:5432"
@@ -143,6 +144,7 @@ def base_env(tmp_path: Path, **values: str) -> dict[str, str]:
         "HOME": str(tmp_path),
         "ROUTERBOT_DATA_DIR": str(tmp_path / "data"),
         "ROUTERBOT_LOG_LEVEL": "INFO",
+        "ROUTERBOT_MODEL_SETTINGS": str(PINNED_MODEL_SETTINGS),
         "PYTHONUNBUFFERED": "1",
     }
     env.update(values)

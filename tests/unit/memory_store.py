@@ -101,7 +101,7 @@ class _Allowlist:
     def __init__(self, d: MemoryData) -> None:
         self.d = d
 
-    async def list(self, workspace_id: int) -> list[AllowedModelRow]:
+    async def all(self, workspace_id: int) -> list[AllowedModelRow]:
         return list(self.d.allowlists[workspace_id].values())
 
     async def get(self, workspace_id: int, model_id: str) -> AllowedModelRow | None:
@@ -121,6 +121,56 @@ class _Allowlist:
             if model.model_id not in self.d.allowlists[workspace_id]:
                 await self.add(workspace_id, model)
 
+    async def of_provider(
+        self, provider: str, workspace_id: int | None
+    ) -> list[tuple[int, AllowedModelRow]]:
+        return [
+            (ws, row)
+            for ws, rows in sorted(self.d.allowlists.items())
+            for row in rows.values()
+            if row.provider == provider and workspace_id in (None, ws)
+        ]
+
+    def _update(self, workspace_id: int, model_id: str, **changes: object) -> None:
+        row = self.d.allowlists[workspace_id].get(model_id)
+        if row is not None:
+            self.d.allowlists[workspace_id][model_id] = replace(row, **changes)  # type: ignore[arg-type]
+
+    async def set_pricing(
+        self,
+        workspace_id: int,
+        model_id: str,
+        *,
+        input_nano_per_1m: int | None,
+        output_nano_per_1m: int | None,
+        cached_input_nano_per_1m: int | None,
+    ) -> None:
+        self._update(
+            workspace_id,
+            model_id,
+            input_nano_per_1m=input_nano_per_1m,
+            output_nano_per_1m=output_nano_per_1m,
+            cached_input_nano_per_1m=cached_input_nano_per_1m,
+        )
+
+    async def mark_unavailable(
+        self, workspace_id: int, model_id: str, *, reason: str, now: datetime
+    ) -> bool:
+        row = self.d.allowlists[workspace_id].get(model_id)
+        if row is None or row.unavailable_reason is not None:
+            return False
+        self._update(workspace_id, model_id, unavailable_reason=reason, unavailable_since=now)
+        return True
+
+    async def mark_available(self, workspace_id: int, model_id: str, *, now: datetime) -> None:
+        self._update(
+            workspace_id,
+            model_id,
+            unavailable_reason=None,
+            unavailable_since=None,
+            confirmed_at=now,
+        )
+
     async def remove(self, workspace_id: int, model_id: str) -> bool:
         if self.d.allowlists[workspace_id].pop(model_id, None) is None:
             return False
@@ -137,7 +187,7 @@ class _Keys:
     async def get(self, workspace_id: int, provider: str) -> StoredKey | None:
         return self.d.keys.get((workspace_id, provider))
 
-    async def list(self, workspace_id: int) -> list[StoredKey]:
+    async def all(self, workspace_id: int) -> list[StoredKey]:
         return [k for (ws, _), k in sorted(self.d.keys.items()) if ws == workspace_id]
 
     async def set(

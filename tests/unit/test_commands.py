@@ -137,3 +137,46 @@ def test_chat_prompt_round_trips(prompt: str) -> None:
     assert isinstance(parsed, c.Chat)
     if parsed.model is None:
         assert parsed.prompt == prompt.strip()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("/models search sonnet", c.ModelsSearch(("sonnet",))),
+        ("/models search  Claude   sonnet ", c.ModelsSearch(("Claude", "sonnet"))),
+        ("/models find gpt", c.ModelsSearch(("gpt",))),
+        ("/models info openai/gpt-5-mini", c.ModelsInfo("openai/gpt-5-mini")),
+        (
+            "/models add ~anthropic/claude-sonnet-latest",
+            c.ModelsAdd("~anthropic/claude-sonnet-latest"),
+        ),
+        ("/models add openai/gpt-5-mini:nitro", c.ModelsAdd("openai/gpt-5-mini:nitro")),
+        (
+            "/models default deepseek/deepseek-v4-flash:floor",
+            c.ModelsDefault("deepseek/deepseek-v4-flash:floor"),
+        ),
+        (
+            "/chat --model ~google/gemini-flash-latest hi",
+            c.Chat("hi", "~google/gemini-flash-latest"),
+        ),
+        ("/routerbot models search llama free", c.ModelsSearch(("llama", "free"))),
+    ],
+)
+def test_parses_catalogue_commands(text: str, expected: c.Command) -> None:
+    assert c.parse(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("/models search", "needs a word"),
+        ("/models search " + " ".join(["w"] * 9), "up to 8 short words"),
+        ("/models info", "exactly one model id"),
+        ("/models info a/b c/d", "exactly one model id"),
+        ("/models info ~~", "is not a model id"),
+    ],
+)
+def test_catalogue_command_mistakes(text: str, problem: str) -> None:
+    with pytest.raises(UsageError) as info:
+        c.parse(text)
+    assert problem in info.value.message

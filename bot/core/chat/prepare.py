@@ -12,7 +12,10 @@ from dataclasses import dataclass
 from pydantic import SecretStr
 
 from adapters.base import ChatMessage, ModelPricing
+from adapters.registry import display_name
 from bot.core.allowlist import pricing_of
+from bot.core.catalogue_sync import PROVIDER
+from bot.core.chat_catalogue import current_pricing, ensure_served, fit_context
 from bot.core.deps import Deps
 from bot.core.errors import ModelNotAllowed
 from bot.core.keys import Keys
@@ -35,6 +38,8 @@ class PreparedChat:
     messages: list[ChatMessage]
     #: The budget hold to settle once the chat is recorded (None: no limit applies).
     reservation: object | None
+    #: Shown with the answer: earlier turns were left out to fit the model's context.
+    notice: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,13 +100,25 @@ async def prepare(
     error) that refuses the chat before anything is sent."""
     read = await _read(deps, workspace_id, model, conversation)
     provider = read.model.provider
+    model_id = read.model.model_id
+    catalogue = deps.catalogue if provider == PROVIDER else None
+    ensure_served(catalogue, read.model, display_name(provider))  # retired: one sentence
     deps.adapter(provider)  # an unconfigured provider refuses before any hold
     key = keys.usable(read.key, provider)
     assert key is not None
-    pricing = pricing_of(read.model)
+    # Computed costs use today's list price where the catalogue has one.
+    pricing = current_pricing(catalogue, model_id, pricing_of(read.model))
     if pricing.input_per_1m is None:
-        pricing = deps.model_settings.price(provider, read.model.model_id) or pricing
-    messages = [*read.history, ChatMessage(role="user", content=prompt)]
+        pricing = deps.model_settings.price(provider, model_id) or pricing
+    fit = fit_context(
+        catalogue,
+        model_id,
+        [*read.history, ChatMessage(role="user", content=prompt)],
+        max_completion_tokens=deps.model_settings.defaults(
+            provider, model_id
+        ).max_completion_tokens,
+    )
+    messages = fit.messages
     reservation = None
     if deps.budgets is not None:
         reservation = await deps.budgets.reserve(
@@ -110,4 +127,6 @@ async def prepare(
             estimate_nano=estimate_nano(messages, pricing),
             has_limits=read.has_limits,
         )
-    return PreparedChat(workspace_id, read.model, pricing, key, messages, reservation)
+    return PreparedChat(
+        workspace_id, read.model, pricing, key, messages, reservation, notice=fit.notice
+    )

@@ -17,8 +17,11 @@ from decimal import Decimal
 
 from adapters.base import ChatRequest, StreamFailed, StreamFinished, TextDelta
 from adapters.errors import ProviderError
+from adapters.registry import display_name
+from bot.core.catalogue_sync import PROVIDER
 from bot.core.chat.prepare import PreparedChat, prepare
 from bot.core.chat.record import Ending, Turn, record
+from bot.core.chat_catalogue import failure_sentence
 from bot.core.deps import Deps
 from bot.core.errors import UserFacingError
 from bot.core.format import format_footer
@@ -147,9 +150,24 @@ class Chats:
             await record(
                 self.deps, turn, Ending.of(final, "", "error", ChatCost(Decimal(0), "none"))
             )
-            yield ChatFailed(f"{provider_sentence(final.error)} Nothing was charged.")
+            yield ChatFailed(f"{await self._refusal(ready, final)} Nothing was charged.")
             return
         yield await self._complete(ready, turn, final, "".join(parts))
+
+    async def _refusal(self, ready: PreparedChat, final: StreamFailed) -> str:
+        """The sentence for a chat the provider refused before any text: the catalogue's
+        where it explains the refusal (a retired model, a 403 kind, a prompt too long)."""
+        provider = ready.model.provider
+        sentence = await failure_sentence(
+            self.deps.catalogue if provider == PROVIDER else None,
+            self.deps.store,
+            workspace_id=ready.workspace_id,
+            model_id=ready.model.model_id,
+            error=final.error,
+            provider=display_name(provider),
+            now=self.deps.clock(),
+        )
+        return sentence or provider_sentence(final.error)
 
     async def _complete(
         self, ready: PreparedChat, turn: Turn, final: StreamFinished | StreamFailed, text: str
@@ -169,7 +187,9 @@ class Chats:
             cost=cost,
             seconds=seconds,
         )
-        notices = [cut_off_notice(final.error)] if isinstance(final, StreamFailed) else []
+        notices = [ready.notice] if ready.notice else []
+        if isinstance(final, StreamFailed):
+            notices.append(cut_off_notice(final.error))
         notices.extend(budget_notices)
         return ChatCompleted(
             text=text,
