@@ -8,14 +8,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
 
 from adapters.errors import ProviderError
 from bot.core import commands as c
 from bot.core.budgets import BudgetState, render_budget_states
+from bot.core.charts import SpendChart, spend_chart
 from bot.core.errors import UserFacingError
 from bot.core.format import format_price, format_usd
 from bot.core.pricing import nano_to_usd
-from bot.core.replies import ErrorReply, Invocation, KeyPromptReply, Reply, TextReply
+from bot.core.replies import (
+    CostsReply,
+    ErrorReply,
+    Invocation,
+    KeyPromptReply,
+    Reply,
+    TextReply,
+)
 from bot.core.service import PROVIDER_NAMES, CostReport, KeyStatus, ProviderService
 from storage.db import is_database_outage
 from storage.stores import UsageTotals
@@ -122,7 +131,11 @@ class Dispatcher:
                 yield TextReply(text, private=True)
             case c.Costs(period=period, scope=scope):
                 report = await s.costs(ctx, period, scope)
-                yield TextReply(render_costs(report, ctx), private=scope == "workspace")
+                yield CostsReply(
+                    render_costs(report, ctx),
+                    private=scope == "workspace",
+                    chart=costs_chart(report),
+                )
             case c.BudgetShow():
                 overview = await s.budget_overview(ctx)
                 text = render_budget_states(
@@ -229,6 +242,20 @@ def _totals_line(t: UsageTotals) -> str:
     chats = f"{t.chats:,} chat" + ("" if t.chats == 1 else "s")
     extra = f", {t.unknown_cost_chats} of unknown cost" if t.unknown_cost_chats else ""
     return f"{cost} · {chats}{extra} · {tokens:,} tokens"
+
+
+def costs_chart(report: CostReport) -> SpendChart | None:
+    """The chart of ``report``'s spend per day, over the days its window touches."""
+    where = "this channel" if report.scope == "channel" else "this workspace"
+    last = (report.now or datetime.now(UTC).replace(tzinfo=None)).date()
+    since = report.window.since
+    return spend_chart(
+        report.daily,
+        first_day=since.date() if since is not None else None,
+        last_day=last,
+        title=f"Spend per day in {where}",
+        period=report.window.label,
+    )
 
 
 def render_costs(report: CostReport, ctx: Invocation, top: int = 10) -> str:

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
 
@@ -134,6 +134,9 @@ class CostReport:
     budgets: tuple[BudgetState, ...] = ()
     #: The moment the report was made (naive UTC): names the budgets' month.
     now: datetime | None = None
+    #: Known spend per UTC day over the window's days (days without rows left out): the
+    #: series its chart draws.
+    daily: tuple[tuple[date, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -754,7 +757,14 @@ class ProviderService:
             )
             if scope == "workspace":
                 budgets = await budget_states(session, workspace_id=ws_id, channel_id=None, now=now)
-        return CostReport(scope, channel, window, summary, tuple(budgets), now)
+            daily = await stores.daily_spend(
+                session,
+                workspace_id=ws_id,
+                channel_id=channel,
+                first_day=window.since.date() if window.since else None,
+                end_day=_last_moment(window, now).date() + timedelta(days=1),
+            )
+        return CostReport(scope, channel, window, summary, tuple(budgets), now, tuple(daily))
 
     # -- budgets ----------------------------------------------------------------------------
 
@@ -808,6 +818,11 @@ class ProviderService:
         channel_id = ctx.channel_id if channel else stores.WORKSPACE_BUDGET
         async with self.db.session() as session:
             return await stores.clear_budget(session, workspace_id=ws_id, channel_id=channel_id)
+
+
+def _last_moment(window: PeriodWindow, now: datetime) -> datetime:
+    """The window's last instant (``until`` is exclusive; open windows end now)."""
+    return window.until - timedelta(microseconds=1) if window.until is not None else now
 
 
 # A chat's answer is rarely longer than this; the estimate only bounds budget overshoot.
