@@ -61,9 +61,12 @@ HEALTH_PATH = "/healthz"
 #: Must match ``manifest.yaml``.
 BOT_SCOPES = (
     "app_mentions:read",
+    "assistant:write",
     "channels:history",
     "chat:write",
     "commands",
+    "files:read",
+    "files:write",
     "groups:history",
     "im:history",
     "users:read",
