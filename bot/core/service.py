@@ -8,6 +8,7 @@ the server side, whatever a front-end already checked.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
@@ -606,8 +607,10 @@ class ProviderService:
         usage = final.usage
         cost = settle_cost(usage, pricing)
         cut_off = isinstance(final, StreamFailed)
-        conversation_id, notices = await self._record(
-            turn, _Ending.of(final, text, "cut_off" if cut_off else "ok", cost)
+        # Shielded: a chat stopped (or shut down) while its paid answer is being written must
+        # still leave its row; the cancellation reaches the caller once the write is done.
+        conversation_id, notices = await asyncio.shield(
+            self._record(turn, _Ending.of(final, text, "cut_off" if cut_off else "ok", cost))
         )
         shown_model = final.model_served or allowed.model_id
         footer = format_footer(
