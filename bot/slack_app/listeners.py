@@ -14,7 +14,10 @@ from typing import Any
 from pydantic import SecretStr
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
+from bot.slack_app.assistant import Assistant
 from bot.slack_app.handlers import Handlers
+from bot.slack_app.home import KEY_ACTION
+from bot.slack_app.home_tab import HomeTab
 from bot.slack_app.modal import BLOCK_ID, CALLBACK_ID, ModalOrigin, key_problem, submitted_key
 from bot.slack_app.payloads import SlashCommand, is_human_message
 from bot.slack_app.tasks import TaskGroup
@@ -25,7 +28,14 @@ def _team(body: dict[str, Any], context: AsyncBoltContext) -> str:
     return str(team or context.team_id or context.enterprise_id or "")
 
 
-def register_listeners(app: AsyncApp, handlers: Handlers, tasks: TaskGroup, *, oauth: bool) -> None:
+def register_listeners(
+    app: AsyncApp,
+    handlers: Handlers,
+    tasks: TaskGroup,
+    *,
+    oauth: bool,
+    assistant: Assistant | None = None,
+) -> None:
     @app.command(re.compile(r"^/.+$"))
     async def on_command(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
@@ -57,6 +67,18 @@ def register_listeners(app: AsyncApp, handlers: Handlers, tasks: TaskGroup, *, o
     async def on_message(
         event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext
     ) -> None:
+        if assistant is not None and event.get("channel_type") == "im":
+            # A direct message to routerbot (its Messages tab): always a chat or a command.
+            tasks.spawn(
+                assistant.message(
+                    event,
+                    team_id=_team(body, context),
+                    client=context.client,
+                    bot_user_id=context.bot_user_id or "",
+                ),
+                name="slack direct message",
+            )
+            return
         thread_ts = event.get("thread_ts")
         # Most channel traffic is not for us: only human replies in threads can be follow-ups.
         if not thread_ts or thread_ts == event.get("ts"):
@@ -96,3 +118,39 @@ def register_listeners(app: AsyncApp, handlers: Handlers, tasks: TaskGroup, *, o
         @app.event(re.compile(r"^(app_uninstalled|tokens_revoked)$"))
         async def on_uninstalled() -> None:
             """Nothing is stored per installation in single-workspace mode."""
+
+
+def register_ai_surface(
+    app: AsyncApp, assistant: Assistant, home: HomeTab, tasks: TaskGroup
+) -> None:
+    """The AI app's events (prompts, Stop) and the Home tab; messages come through
+    ``on_message`` above."""
+
+    @app.event("app_home_opened")
+    async def on_home_opened(
+        event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        if event.get("tab") == "messages":
+            tasks.spawn(assistant.messages_tab_opened(event, context.client), name="slack prompts")
+        elif event.get("tab") == "home":
+            team = _team(body, context)
+            tasks.spawn(home.opened(event, team_id=team, client=context.client), name="slack home")
+
+    @app.event("assistant_thread_started")
+    async def on_thread_started(event: dict[str, Any], context: AsyncBoltContext) -> None:
+        tasks.spawn(assistant.thread_started(event, context.client), name="slack prompts")
+
+    @app.event("assistant_thread_context_changed")
+    async def on_context_changed() -> None:
+        """The channel a user looks at does not change what routerbot answers."""
+
+    @app.event("agent_session_stopped")
+    async def on_stopped(
+        event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        tasks.spawn(assistant.stopped(event, team_id=_team(body, context)), name="slack stop")
+
+    @app.action(KEY_ACTION)
+    async def on_key_button(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        await ack()
+        tasks.spawn(home.key_button(body, context.client), name="slack key button")

@@ -200,6 +200,7 @@ class NativeAnswerStream:
         limit: int = SLACK_MESSAGE_LIMIT,
         hold: int = HOLD,
         clock: Callable[[], float] = time.monotonic,
+        on_ended: Callable[[], None] | None = None,
     ) -> None:
         if limit < 100:
             raise ValueError("limit too small to carry code fences")
@@ -216,6 +217,8 @@ class NativeAnswerStream:
         self.limit = limit
         self.hold = min(hold, limit // 2)
         self.clock = clock
+        #: Told when Slack ended a stream on its side (its TTL, or the user's Stop).
+        self.on_ended = on_ended
         self._chunks: list[str] = []
         self._parts: list[_Part] = []
         #: How much of the escaped answer the parts hold.
@@ -466,6 +469,7 @@ class NativeAnswerStream:
         except _Transport as exc:
             if error_code(exc) == NOT_STREAMING:
                 part.streaming = False
+                self._ended_by_slack()
                 await self._edit(part, close_open_fence(part.text + text))
                 return True
             if not _unknown_outcome(exc):
@@ -499,6 +503,7 @@ class NativeAnswerStream:
             except _Transport as exc:
                 if error_code(exc) == NOT_STREAMING:
                     part.streaming = False
+                    self._ended_by_slack()
                     await self._edit(part, part.text + text)
                     return
                 if attempt == 2 or not _unknown_outcome(exc):
@@ -509,6 +514,10 @@ class NativeAnswerStream:
             part.edited = True
             part.touched_at = self.clock()
             return
+
+    def _ended_by_slack(self) -> None:
+        if self.on_ended is not None:
+            self.on_ended()
 
     async def _edit(self, part: _Part, text: str) -> None:
         await self.client.chat_update(channel=self.channel, ts=part.ts, markdown_text=text)
