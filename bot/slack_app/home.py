@@ -30,8 +30,8 @@ def home_view(
 ) -> dict[str, Any]:
     """The ``home`` view for ``dash``. ``chart_file_id``: the uploaded chart (admins);
     ``key_origin``: where the key form confirms (the person's DM with routerbot)."""
+    # No title block: Slack shows the app's name above its tabs.
     blocks: list[Block] = [
-        _header("routerbot"),
         _context(
             "Ask a model in the *Messages* tab, with `/chat` in any channel, or by mentioning "
             "@routerbot. Every answer ends with its model, tokens and cost."
@@ -69,12 +69,12 @@ def home_view(
             _section(_spend_list(admin.top_users, len(admin.top_users), _user, None)),
         ]
         if admin.chart is not None and chart_file_id is not None:
+            # No block title: the chart carries its own, with the period and currency.
             blocks.append(
                 {
                     "type": "image",
                     "slack_file": {"id": chart_file_id},
                     "alt_text": admin.chart.alt_text[:2000],
-                    "title": {"type": "plain_text", "text": f"Spend per day, {dash.month}"},
                 }
             )
         elif admin.chart is not None:
@@ -186,7 +186,7 @@ def _keys(keys: Sequence[KeyStatus], problem: str | None) -> str:
 
 def _channel(channel_id: str) -> str:
     # Direct messages with routerbot are the person's own "channel" (SPEC §8).
-    return "a direct message" if channel_id.startswith("D") else f"<#{channel_id}>"
+    return "a DM with routerbot" if channel_id.startswith("D") else f"<#{channel_id}>"
 
 
 def _user(user_id: str) -> str:
