@@ -1,5 +1,9 @@
 """Bolt listeners: each one only reads the payload and hands the work to a background task.
 
+Commands, thread follow-ups and mentions go to :class:`~bot.slack_app.handlers.Handlers`;
+direct messages, the Messages and Home tabs and Slack's Stop to the AI app
+(:mod:`bot.slack_app.assistant`, :mod:`bot.slack_app.home_tab`).
+
 Commands and events are acked by the HTTP route before bolt routes them
 (:meth:`bot.slack_app.app.SlackFrontend._events`), so their ``ack()`` here is a formality kept
 for Socket Mode, where bolt sends the ack. The app runs with ``process_before_response=True``:
