@@ -6,7 +6,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.registry import PROVIDERS, find_provider
@@ -14,6 +14,17 @@ from adapters.registry import PROVIDERS, find_provider
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_SETTINGS = REPO_ROOT / "defaultModelSettings.json"
 _PACKAGED_MODEL_SETTINGS = Path(__file__).resolve().parent / "defaultModelSettings.json"
+
+
+class SuggestedPrompt(BaseModel):
+    """One of the prompts Slack offers in routerbot's Messages tab (``message`` is sent as
+    the user's message when clicked; a routerbot command such as ``/models`` is answered by
+    routerbot itself)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    title: str = Field(min_length=1, max_length=100)
+    message: str = Field(min_length=1, max_length=2000)
 
 
 class Settings(BaseSettings):
@@ -50,6 +61,9 @@ class Settings(BaseSettings):
     #: ``auto``: answers stream with chat.startStream/appendStream/stopStream where the workspace
     #: allows it, else with chat.update; ``update``: always chat.update.
     slack_streaming: Literal["auto", "update"] = "auto"
+    #: Up to four suggested prompts for the Messages tab, as JSON
+    #: (``[{"title": …, "message": …}]``; ``[]``: none); unset: routerbot's defaults.
+    slack_suggested_prompts: list[SuggestedPrompt] | None = Field(default=None, max_length=4)
     port: int = Field(default=3000, ge=0, le=65535)
 
     discord_token: SecretStr | None = None

@@ -16,12 +16,14 @@ import sys
 from typing import TYPE_CHECKING, TextIO
 
 from bot.core import commands as c
+from bot.core.charts import text_chart
 from bot.core.errors import UserFacingError
 from bot.core.replies import (
     ChatCompleted,
     ChatDelta,
     ChatFailed,
     ChatStarted,
+    CostsReply,
     ErrorReply,
     Invocation,
     KeyPromptReply,
@@ -117,6 +119,9 @@ class Console:
                 if streamed:
                     self.write("\n")
                 self.write(f"{text}\n")
+                return False
+            case CostsReply(text=text, chart=chart) if chart is not None:
+                self.write(f"{text}\n\n{text_chart(chart)}\n")
                 return False
             case TextReply(text=text):
                 self.write(f"{text}\n")

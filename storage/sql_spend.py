@@ -88,6 +88,22 @@ class SqlUsage(SessionRepo):
             self.session, workspace_id=workspace_id, channel_id=channel_id, since=since, until=until
         )
 
+    async def daily_spend(
+        self,
+        workspace_id: int,
+        *,
+        channel_id: str | None,
+        first_day: date | None,
+        end_day: date | None,
+    ) -> list[tuple[date, int]]:
+        return await stores.daily_spend(
+            self.session,
+            workspace_id=workspace_id,
+            channel_id=channel_id,
+            first_day=first_day,
+            end_day=end_day,
+        )
+
     async def stream(
         self, workspace_id: int, *, since: datetime | None, with_generation_id: bool = False
     ) -> AsyncIterator[LedgerRow]:

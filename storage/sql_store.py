@@ -40,6 +40,14 @@ class SqlEvents(SessionRepo):
     async def prune(self, older_than: datetime) -> int:
         return await events.prune_events(self.session, older_than=older_than)
 
+    async def raise_signal(self, platform: str, key: str) -> None:
+        await events.raise_signal(self.session, platform=platform, key=key)
+
+    async def raised_since(self, platform: str, key: str, since: datetime) -> bool:
+        return await events.signal_raised_since(
+            self.session, platform=platform, key=key, since=since
+        )
+
 
 class SqlAnswers(SessionRepo):
     async def record(

@@ -18,9 +18,17 @@ from bot.core.discovery import info_reply, search_reply
 from bot.core.errors import UserFacingError
 from bot.core.messages import provider_sentence
 from bot.core.ports import ConversationRef, is_database_outage
-from bot.core.replies import ErrorReply, Invocation, KeyPromptReply, Reply, TextReply
+from bot.core.replies import (
+    CostsReply,
+    ErrorReply,
+    Invocation,
+    KeyPromptReply,
+    Reply,
+    TextReply,
+)
 from bot.core.service import ProviderService
 from bot.core.spend import texts as spend_texts
+from bot.core.spend.costs import costs_chart
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +161,11 @@ class Dispatcher:
                 )
             case c.Costs(period=period, scope=scope):
                 report = await s.spend.costs(ctx, period, scope)
-                yield TextReply(spend_texts.render_costs(report, ctx), private=scope == "workspace")
+                yield CostsReply(
+                    spend_texts.render_costs(report, ctx),
+                    private=scope == "workspace",
+                    chart=costs_chart(report),
+                )
             case c.BudgetShow():
                 overview = await s.spend.budget_overview(ctx)
                 text = spend_texts.render_budget_states(

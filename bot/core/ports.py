@@ -199,6 +199,17 @@ class UsageRepo(Protocol):
         until: datetime | None,
     ) -> UsageSummary: ...
 
+    async def daily_spend(
+        self,
+        workspace_id: int,
+        *,
+        channel_id: str | None,
+        first_day: date | None,
+        end_day: date | None,
+    ) -> list[tuple[date, int]]:
+        """Known spend per UTC day over ``[first_day, end_day)``, days with rows only."""
+        ...
+
     def stream(
         self, workspace_id: int, *, since: datetime | None, with_generation_id: bool = False
     ) -> AsyncIterator[LedgerRow]: ...
@@ -255,6 +266,15 @@ class EventRepo(Protocol):
         ...
 
     async def prune(self, older_than: datetime) -> int: ...
+
+    async def raise_signal(self, platform: str, key: str) -> None:
+        """Leave a signal under ``key`` for other processes (Slack's Stop for an answer another
+        process streams); raising it again moves its time to now."""
+        ...
+
+    async def raised_since(self, platform: str, key: str, since: datetime) -> bool:
+        """Whether the signal ``key`` was raised at or after ``since``."""
+        ...
 
 
 class AnswerRepo(Protocol):

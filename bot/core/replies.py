@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bot.core.charts import SpendChart
 from bot.core.pricing import ChatCost
 
 
@@ -30,6 +31,14 @@ class Invocation:
 class TextReply:
     text: str
     private: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CostsReply(TextReply):
+    """``/costs``: the text, and the chart of spend per day (None when nothing was spent).
+    A ``TextReply``, so a front-end that draws no charts shows the text alone."""
+
+    chart: SpendChart | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,12 +3,15 @@ into the deferred response, split at 2,000 characters, with mentions disabled.""
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import discord
 
+from bot.core.charts import BAR_COLOR, SpendChart, draw_png
 from bot.core.dispatch import failure_sentence
 from bot.core.format import DISCORD_MESSAGE_LIMIT, split_message, split_with_footer
 from bot.core.replies import (
@@ -16,6 +19,7 @@ from bot.core.replies import (
     ChatDelta,
     ChatFailed,
     ChatStarted,
+    CostsReply,
     ErrorReply,
     KeyPromptReply,
     Reply,
@@ -95,7 +99,10 @@ async def send_replies(
     private, so that message is deleted and the reply goes out as an ephemeral follow-up.
     """
     texts: list[tuple[str, bool]] = []
+    chart: SpendChart | None = None
     async for reply in replies:
+        if isinstance(reply, CostsReply) and reply.chart is not None:
+            chart = reply.chart
         if isinstance(reply, TextReply | ErrorReply):
             texts.append((reply.text, reply.private))
         elif isinstance(reply, ChatFailed):
@@ -106,14 +113,42 @@ async def send_replies(
         texts.append(("Done.", ephemeral))
     private = any(p for _, p in texts) and not ephemeral
     parts = split_message("\n".join(t for t, _ in texts), DISCORD_MESSAGE_LIMIT)
+    # The chart goes with the last part: one file, shown by the embed that names it.
+    extra = await chart_attachment(chart) if chart is not None else {}
     if private:
         await interaction.delete_original_response()
-        for part in parts:
-            await interaction.followup.send(part, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        for index, part in enumerate(parts):
+            last = extra if index == len(parts) - 1 else {}
+            await interaction.followup.send(
+                part, ephemeral=True, allowed_mentions=NO_MENTIONS, **last
+            )
         return
-    await interaction.edit_original_response(content=parts[0], allowed_mentions=NO_MENTIONS)
-    for part in parts[1:]:
-        await interaction.followup.send(part, ephemeral=ephemeral, allowed_mentions=NO_MENTIONS)
+    first = extra if len(parts) == 1 else {}
+    await interaction.edit_original_response(
+        content=parts[0],
+        allowed_mentions=NO_MENTIONS,
+        attachments=first.get("files", discord.utils.MISSING),
+        embed=first.get("embed", discord.utils.MISSING),
+    )
+    for index, part in enumerate(parts[1:], start=2):
+        last = extra if index == len(parts) else {}
+        await interaction.followup.send(
+            part, ephemeral=ephemeral, allowed_mentions=NO_MENTIONS, **last
+        )
+
+
+async def chart_attachment(chart: SpendChart) -> dict[str, Any]:
+    """``files`` and ``embed`` arguments showing ``chart`` (drawn off the event loop); none
+    when drawing fails, so the text still goes out."""
+    try:
+        png = await draw_png(chart)
+    except Exception:
+        log.exception("could not draw the spend chart")
+        return {}
+    file = discord.File(io.BytesIO(png), filename=chart.filename, description=chart.alt_text)
+    embed = discord.Embed(colour=discord.Colour.from_rgb(*BAR_COLOR))
+    embed.set_image(url=f"attachment://{chart.filename}")
+    return {"files": [file], "embed": embed}
 
 
 async def say(interaction: discord.Interaction, text: str, *, ephemeral: bool = True) -> None:

@@ -36,21 +36,26 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
 from bot.core import claims
+from bot.core.dashboard import KeyStatusCache
 from bot.core.errors import ConfigurationError
 from bot.core.inflight import AnswerJournal
 from bot.core.lifecycle import SHUTDOWN_GRACE_SECONDS, AnswerTasks
 from bot.runtime import Runtime
 from bot.slack_app.admin import AdminCache
+from bot.slack_app.assistant import Assistant
 from bot.slack_app.chat import SlackStreaming, finish_interrupted
 from bot.slack_app.errors import error_code
+from bot.slack_app.files import ChartFiles
 from bot.slack_app.handlers import Handlers
-from bot.slack_app.listeners import register_listeners
+from bot.slack_app.home_tab import HomeTab
+from bot.slack_app.listeners import register_ai_surface, register_listeners
 from bot.slack_app.oauth import (
     DatabaseInstallationStore,
     DatabaseStateStore,
     InstallationAuthorize,
     StaticAuthorize,
 )
+from bot.slack_app.stops import StopSignals
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +64,12 @@ HEALTH_PATH = "/healthz"
 #: Must match ``manifest.yaml``.
 BOT_SCOPES = (
     "app_mentions:read",
+    "assistant:write",
     "channels:history",
     "chat:write",
     "commands",
+    "files:read",
+    "files:write",
     "groups:history",
     "im:history",
     "users:read",
@@ -177,7 +185,12 @@ class SlackFrontend:
             admin_cache=AdminCache(),
             streaming=SlackStreaming(mode=settings.slack_streaming),
         )
-        register_listeners(app, handlers, tasks, oauth=mode.oauth)
+        assistant = Assistant(
+            handlers, session=session, stops=StopSignals(runtime.store), tasks=tasks
+        )
+        home = HomeTab(handlers, charts=ChartFiles(session), keys=KeyStatusCache())
+        register_listeners(app, handlers, tasks, oauth=mode.oauth, assistant=assistant)
+        register_ai_surface(app, assistant, home, tasks)
         frontend = cls(runtime, app=app, mode=mode, session=session, tasks=tasks)
         handlers.journal = frontend.journal
         return frontend

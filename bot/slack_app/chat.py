@@ -61,6 +61,9 @@ class ChatTarget:
     #: The chat's anchors (see ``ProviderService.chat``): the answer's root message is added
     #: once it is posted, and the core writes them with the turn.
     anchors: list[str] | None = None
+    #: Called when Slack says a native stream was ended on its side (Stop may have been
+    #: pressed; see ``bot.slack_app.stops``).
+    on_stream_ended: Callable[[], None] | None = None
 
 
 class AnswerRenderer(Protocol):
@@ -113,6 +116,7 @@ class SlackStreaming:
                 budget=self.append_budget,
                 update_budget=self.update_budget,
                 support=self.native,
+                on_ended=target.on_stream_ended,
             )
         return AnswerStream(
             target.client,

@@ -28,11 +28,19 @@ from bot.core.errors import UserFacingError
 from bot.core.inflight import AnswerJournal
 from bot.core.permissions import needs_admin
 from bot.core.ports import ConversationRef
-from bot.core.replies import ErrorReply, Invocation, KeyPromptReply, Reply, TextReply
+from bot.core.replies import (
+    CostsReply,
+    ErrorReply,
+    Invocation,
+    KeyPromptReply,
+    Reply,
+    TextReply,
+)
 from bot.runtime import Runtime
 from bot.slack_app.admin import AdminCache, AdminCheckFailed
 from bot.slack_app.chat import ChatTarget, SlackStreaming, render_chat
 from bot.slack_app.errors import error_code
+from bot.slack_app.files import chart_for_command
 from bot.slack_app.modal import ModalOrigin, key_modal
 from bot.slack_app.notify import EventNotifier, Notifier, ResponseUrlNotifier
 from bot.slack_app.payloads import SlashCommand, anchor, is_human_message, slack_user
@@ -167,6 +175,15 @@ class Handlers:
         modal = (cmd.trigger_id, ModalOrigin(cmd.channel_id, cmd.response_url, None))
         async for reply in dispatcher.run(ctx, command):
             await self._render(reply, notify, client, modal)
+            if isinstance(reply, CostsReply) and reply.chart is not None:
+                await chart_for_command(
+                    client,
+                    self.session,
+                    reply.chart,
+                    channel_id=cmd.channel_id,
+                    response_url=cmd.response_url,
+                    private=reply.private,
+                )
 
     # -- the key form ------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +82,7 @@ class PartWriter:
         user_id: str | None,
         support: NativeSupport | None,
         spacing: Spacing,
+        on_ended: Callable[[], None] | None = None,
     ) -> None:
         self.client = client
         self.channel = channel
@@ -88,6 +90,8 @@ class PartWriter:
         self.user_id = user_id
         self.support = support
         self.spacing = spacing
+        #: Told when Slack ended a stream on its side (its TTL, or the user's Stop).
+        self.on_ended = on_ended
 
     async def start(self, part: Part, piece: str, *, thread_ts: str, first: bool) -> None:
         """Post ``part`` as a new stream starting with ``piece``."""
@@ -134,6 +138,7 @@ class PartWriter:
         except TRANSPORT as exc:
             if error_code(exc) == NOT_STREAMING:
                 part.streaming = False
+                self._ended_by_slack()
                 await self._edit(part, close_open_fence(part.text + text))
                 return True
             if not unknown_outcome(exc):
@@ -161,6 +166,7 @@ class PartWriter:
             except TRANSPORT as exc:
                 if error_code(exc) == NOT_STREAMING:
                     part.streaming = False
+                    self._ended_by_slack()
                     await self._edit(part, part.text + text)
                     return
                 if attempt == 2 or not unknown_outcome(exc):
@@ -170,6 +176,10 @@ class PartWriter:
                 continue
             self.spacing.wrote(part.ts)
             return
+
+    def _ended_by_slack(self) -> None:
+        if self.on_ended is not None:
+            self.on_ended()
 
     async def stop_quietly(self, part: Part) -> None:
         """End an open stream as it stands, best-effort (the caller is going away)."""

@@ -87,6 +87,7 @@ class NativeAnswerStream:
         hold: int = HOLD,
         clock: Callable[[], float] = time.monotonic,
         sleep: Sleep = asyncio.sleep,
+        on_ended: Callable[[], None] | None = None,
     ) -> None:
         if limit < 100:
             raise ValueError("limit too small to carry code fences")
@@ -110,6 +111,7 @@ class NativeAnswerStream:
             user_id=user_id,
             support=support,
             spacing=self._spacing,
+            on_ended=on_ended,
         )
         self._live = LiveLoop(self, name="slack-native-stream", clock=clock, sleep=sleep)
         self._chunks: list[str] = []

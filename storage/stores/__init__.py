@@ -44,7 +44,7 @@ from storage.stores.conversations import (
     start_conversation,
 )
 from storage.stores.keys import delete_key, get_key, list_keys, rotate_keys, set_key
-from storage.stores.rollups import rebuild_rollups, spent_since
+from storage.stores.rollups import daily_spend, rebuild_rollups, spent_since
 from storage.stores.usage import (
     find_usage_by_generation,
     list_usage,
@@ -77,6 +77,7 @@ __all__ = [
     "claim_notice",
     "clear_budget",
     "create_conversation",
+    "daily_spend",
     "delete_key",
     "delete_reservation",
     "find_conversation_by_anchor",

@@ -44,6 +44,7 @@ __all__ = [
     "RollupGroup",
     "add_to_rollups",
     "contribution",
+    "daily_spend",
     "rebuild_rollups",
     "rollup_groups",
     "spent_since",
@@ -211,6 +212,46 @@ async def spent_since(
         _daily.c.day >= first_day,
     )
     return int((await session.execute(stmt)).scalar_one())
+
+
+async def daily_spend(
+    session: AsyncSession,
+    *,
+    workspace_id: int,
+    channel_id: str | None,
+    first_day: date | None,
+    end_day: date | None,
+) -> list[tuple[date, int]]:
+    """Known spend (nano-USD) per UTC day over ``[first_day, end_day)`` (``None``: unbounded),
+    for a channel or (``channel_id=None``) the whole workspace: the series a chart draws.
+
+    Only days with rollup rows are returned, in order. Like :func:`spent_since` it reads the
+    ``model`` dimension: days x models rows, one primary-key range.
+    """
+    scope = WORKSPACE_SCOPE if channel_id is None else channel_id
+    filters: list[ColumnElement[bool]] = [
+        _daily.c.workspace_id == workspace_id,
+        _daily.c.scope == scope,
+        _daily.c.dim == DIM_MODEL,
+    ]
+    if first_day is not None:
+        filters.append(_daily.c.day >= first_day)
+    if end_day is not None:
+        filters.append(_daily.c.day < end_day)
+    stmt = (
+        select(_daily.c.day, _sum(_daily.c.cost_nano))
+        .where(*filters)
+        .group_by(_daily.c.day)
+        .order_by(_daily.c.day)
+    )
+    rows = (await session.execute(stmt)).all()
+    # int(): PostgreSQL's SUM(bigint) is NUMERIC (an exact Decimal through asyncpg).
+    return [(_as_date(row[0]), int(row[1])) for row in rows]
+
+
+def _as_date(value: Any) -> date:
+    # SQLite hands back the stored 'YYYY-MM-DD' text when a Date column is aggregated over.
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
 def _day_expr(session: AsyncSession) -> ColumnElement[Any]:

@@ -17,7 +17,14 @@ from tests.fakes.discord_payloads import (
     FakeUser,
     message,
 )
-from tests.fakes.discord_rest import RestRoutes, content_of, error, json_response, too_long
+from tests.fakes.discord_rest import (
+    UPLOADS,
+    RestRoutes,
+    content_of,
+    error,
+    json_response,
+    too_long,
+)
 
 CALLBACK_DEADLINE = 3.0
 
@@ -158,9 +165,10 @@ class InteractionRoutes(RestRoutes):
         body = await self._body(request)
         if (problem := too_long(body)) is not None:
             return problem
-        if not content_of(body):
+        if not (content_of(body) or body.get("embeds") or request.get(UPLOADS)):
             return error(400, 50006, "Cannot send an empty message")
         sent = self._webhook_message_payload(ix, body.get("content", ""), body.get("flags", 0))
+        self.attach(sent, body, request)
         ix.followups.append(sent)
         wait = request.query.get("wait", "0").lower() in ("1", "true")
         return json_response(sent) if wait else web.Response(status=204)

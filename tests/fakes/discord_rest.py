@@ -1,6 +1,10 @@
 """The REST base of the fake Discord: recording, injected 429s, identity, application
 commands and channel messages, with Discord's errors where a bot breaks the rules.
-Interaction routes are in ``discord_interactions``; the whole fake is ``tests.fakes.discord``."""
+Interaction routes are in ``discord_interactions``; the whole fake is ``tests.fakes.discord``.
+
+Messages may carry files the way discord.py sends them: ``multipart/form-data`` with the JSON
+in ``payload_json`` and the bytes in ``files[n]``, referenced by ``attachments[].id == n``.
+Stored files become the message's ``attachments`` (their bytes in ``RestRoutes.uploads``)."""
 
 from __future__ import annotations
 
@@ -8,8 +12,11 @@ import asyncio
 import contextlib
 import json
 import math
+import mimetypes
 import re
 from dataclasses import dataclass
+from email.parser import BytesParser
+from email.policy import HTTP
 from typing import Any
 
 from aiohttp import web
@@ -45,6 +52,43 @@ class RateLimit:
     pattern: re.Pattern[str]
     retry_after: float
     times: int
+
+
+@dataclass(frozen=True)
+class Upload:
+    field: str
+    filename: str
+    content_type: str
+    data: bytes
+
+
+#: The files of a multipart request, decoded once by the recording middleware.
+UPLOADS = web.RequestKey("uploads", list[Upload])
+
+
+def _content_type(request: web.Request) -> str:
+    # The whole header: ``request.content_type`` drops the multipart boundary.
+    return request.headers.get("Content-Type", "")
+
+
+def decode_body(content_type: str, raw: bytes) -> tuple[Any, list[Upload]]:
+    """A request body: JSON, or discord.py's multipart form (``payload_json`` + files)."""
+    if not content_type.startswith("multipart/form-data"):
+        return (json.loads(raw) if raw else {}), []
+    head = f"Content-Type: {content_type}\r\n\r\n".encode()
+    form = BytesParser(policy=HTTP).parsebytes(head + raw)
+    payload: Any = {}
+    uploads: list[Upload] = []
+    for part in form.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        data = part.get_payload(decode=True)
+        assert isinstance(data, bytes)
+        if name == "payload_json":
+            payload = json.loads(data)
+        else:
+            filename = part.get_filename() or ""
+            uploads.append(Upload(str(name), filename, part.get_content_type(), data))
+    return payload, uploads
 
 
 def json_response(
@@ -85,6 +129,8 @@ class RestRoutes:
         self.commands: list[dict[str, Any]] = []
         self.guild_commands: dict[int, list[dict[str, Any]]] = {}
         self.rate_limits: list[RateLimit] = []
+        #: The bytes of every stored attachment, by attachment id.
+        self.uploads: dict[str, bytes] = {}
 
     def notify(self) -> None:
         raise NotImplementedError
@@ -122,7 +168,7 @@ class RestRoutes:
         body: Any = None
         if raw:
             with contextlib.suppress(ValueError):
-                body = json.loads(raw)
+                body, request[UPLOADS] = decode_body(_content_type(request), raw)
         path = request.path.removeprefix("/api/v10")
         response = self._limited(request.method, path)
         if response is None:
@@ -169,7 +215,44 @@ class RestRoutes:
 
     async def _body(self, request: web.Request) -> Any:
         raw = await request.read()
-        return json.loads(raw) if raw else {}
+        return decode_body(_content_type(request), raw)[0]
+
+    def attach(self, found: dict[str, Any], body: dict[str, Any], request: web.Request) -> None:
+        """Apply a message body's ``attachments`` and ``embeds`` to ``found``: existing
+        attachments listed by id are kept, ``files[n]`` uploads listed as id ``n`` are stored."""
+        uploads = request.get(UPLOADS, [])
+        if "embeds" in body:
+            found["embeds"] = body["embeds"] or []
+        if "attachments" not in body and not uploads:
+            return
+        listed = body.get("attachments")
+        if listed is None:
+            listed = [{"id": i} for i in range(len(uploads))]
+        kept = {a["id"]: a for a in found.get("attachments", [])}
+        result = []
+        for entry in listed:
+            ident = str(entry.get("id"))
+            if ident in kept:
+                result.append(kept[ident])
+                continue
+            upload = next((u for u in uploads if u.field == f"files[{ident}]"), None)
+            if upload is None:
+                continue
+            attachment_id = str(snowflake())
+            self.uploads[attachment_id] = upload.data
+            filename = entry.get("filename") or upload.filename
+            result.append(
+                {
+                    "id": attachment_id,
+                    "filename": filename,
+                    "size": len(upload.data),
+                    # Discord names the type from the file, not the form part's header.
+                    "content_type": mimetypes.guess_type(filename)[0] or upload.content_type,
+                    "url": f"https://cdn.fake/attachments/{attachment_id}/{filename}",
+                    "proxy_url": f"https://media.fake/attachments/{attachment_id}/{filename}",
+                }
+            )
+        found["attachments"] = result
 
     def add_routes(self, app: web.Application, prefix: str) -> None:
         r = app.router
@@ -257,6 +340,7 @@ class RestRoutes:
             return problem
         if "content" in body:
             found["content"] = body["content"] or ""
+        self.attach(found, body, request)
         found["flags"] = found.get("flags", 0) & ~LOADING
         found["edited_timestamp"] = found["timestamp"]
         return json_response(found)

@@ -5,8 +5,9 @@ arguments; the token as ``Authorization: Bearer`` or a ``token`` argument; HTTP 
 ``{"ok": false, "error": ...}`` for API errors) and records every call in ``calls``, with the
 token that made it and when. Methods: ``auth.test``, ``chat.postMessage``, ``chat.update``,
 ``chat.delete``, ``chat.postEphemeral``, ``chat.startStream``, ``chat.appendStream``,
-``chat.stopStream``, ``users.info``, ``views.open``, ``oauth.v2.access``. Messages take ``text``
-or ``markdown_text``.
+``chat.stopStream``, ``users.info``, ``views.open``, ``oauth.v2.access``; the AI-app and App
+Home methods (``assistant.threads.*``, ``views.publish``, the external file upload) come from
+``tests/fakes/slack_ai.py``. Messages take ``text`` or ``markdown_text``.
 ``response_url`` posts land on ``/respond/<id>`` and are recorded in ``responses``.
 Socket Mode (``apps.connections.open``, the WebSocket) comes from ``tests/fakes/slack_socket.py``.
 
@@ -51,6 +52,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from aiohttp import web
+
+from tests.fakes.slack_ai import AiSurface
 
 __all__ = [
     "FakeSlack",
@@ -116,6 +119,8 @@ class FakeMessage:
     #: A native stream still open (``chat.startStream`` until ``chat.stopStream``).
     streaming: bool = False
     stream_started: float | None = None
+    #: Files shared with the message (``files.completeUploadExternal`` with a channel).
+    files: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -127,7 +132,7 @@ class _Fault:
     times: int
 
 
-class FakeSlack:
+class FakeSlack(AiSurface):
     def __init__(self, *, client_id: str = "123.456", client_secret: str = "shh") -> None:
         self.client_id = client_id
         self.client_secret = client_secret
@@ -158,6 +163,7 @@ class FakeSlack:
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self.root_url = ""
+        self._init_ai_surface()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -389,6 +395,7 @@ class FakeSlack:
         self.messages[(channel, ts)] = FakeMessage(
             channel, ts, text, thread_ts, team.bot_token, [text]
         )
+        self.thread_posted(channel, thread_ts)
         message = {"type": "message", "text": text, "user": team.bot_user_id, "ts": ts}
         return {"ok": True, "channel": channel, "ts": ts, "message": message}
 
@@ -438,6 +445,7 @@ class FakeSlack:
             streaming=True,
             stream_started=time.monotonic(),
         )
+        self.thread_posted(channel, thread_ts)
         return {"ok": True, "channel": channel, "ts": ts}
 
     def _chat_appendStream(self, args: dict[str, Any], team: FakeTeam) -> dict[str, Any]:

@@ -137,3 +137,20 @@ def test_console_does_not_import_platform_libraries() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+async def test_costs_prints_a_text_chart_of_spend_per_day(
+    fake: FakeOpenRouter, tmp_path: Path
+) -> None:
+    env = console_env(
+        tmp_path, fake, OPENROUTER_API_KEY=DEFAULT_KEY, ROUTERBOT_SECRET_KEY=generate_key()
+    )
+    out, err, code = await run_console(env, ["/costs", "/chat hello", "/costs today"], tmp_path)
+    assert code == 0, err
+    assert "No spend in this channel" in out  # no chart for a period without spend
+    head = out.index("Spend per day in this channel, today (")
+    assert "(USD per UTC day, total $" in out[head:]
+    # One line per day: today's, with its bar and amount.
+    [day] = [line for line in out[head:].splitlines()[1:] if line[:2].isdigit()]
+    assert "█" in day and "$" in day
+    assert "matplotlib" not in err

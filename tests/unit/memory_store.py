@@ -336,6 +336,21 @@ class _Usage:
             by_channel=_grouped(rows, "channel_id"),
         )
 
+    async def daily_spend(
+        self,
+        workspace_id: int,
+        *,
+        channel_id: str | None,
+        first_day: date | None,
+        end_day: date | None,
+    ) -> list[tuple[date, int]]:
+        days: dict[date, int] = defaultdict(int)
+        for r in self._rows(workspace_id, channel_id, None, None):
+            day = r.created_at.date()
+            if (first_day is None or day >= first_day) and (end_day is None or day < end_day):
+                days[day] += r.cost_nano or 0
+        return sorted(days.items())
+
     async def stream(
         self, workspace_id: int, *, since: datetime | None, with_generation_id: bool = False
     ) -> AsyncIterator[LedgerRow]:
@@ -450,6 +465,13 @@ class _Events:
             return False
         self.d.events[(platform, event_key)] = datetime.now()
         return True
+
+    async def raise_signal(self, platform: str, key: str) -> None:
+        self.d.events[(platform, key)] = datetime.now()
+
+    async def raised_since(self, platform: str, key: str, since: datetime) -> bool:
+        at = self.d.events.get((platform, key))
+        return at is not None and at >= since
 
     async def prune(self, older_than: datetime) -> int:
         old = [k for k, at in self.d.events.items() if at < older_than]

@@ -8,6 +8,7 @@ record it, and end with the footer.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
@@ -177,7 +178,9 @@ class Chats:
         cost = settle_cost(usage, ready.pricing)
         cut_off = isinstance(final, StreamFailed)
         ending = Ending.of(final, text, "cut_off" if cut_off else "ok", cost)
-        conversation_id, budget_notices = await record(self.deps, turn, ending)
+        # Shielded: a chat stopped (or shut down) while its paid answer is being written must
+        # still leave its row; the cancellation reaches the caller once the write is done.
+        conversation_id, budget_notices = await asyncio.shield(record(self.deps, turn, ending))
         shown_model = final.model_served or ready.model.model_id
         footer = format_footer(
             model=shown_model,

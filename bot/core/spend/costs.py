@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from bot.core import permissions
+from bot.core.charts import SpendChart, spend_chart
 from bot.core.commands import Period
-from bot.core.deps import Deps
+from bot.core.deps import Deps, utcnow
 from bot.core.errors import UserFacingError
-from bot.core.periods import period_window
+from bot.core.periods import PeriodWindow, period_window
 from bot.core.ports import WORKSPACE_BUDGET
 from bot.core.pricing import usd_to_nano
 from bot.core.replies import Invocation
@@ -35,6 +36,24 @@ class BudgetOverview:
     now: datetime
 
 
+def _last_moment(window: PeriodWindow, now: datetime) -> datetime:
+    """The window's last instant (``until`` is exclusive; open windows end now)."""
+    return window.until - timedelta(microseconds=1) if window.until is not None else now
+
+
+def costs_chart(report: CostReport) -> SpendChart | None:
+    """The chart of ``report``'s spend per day, over the days its window touches."""
+    where = "this channel" if report.scope == "channel" else "this workspace"
+    since = report.window.since
+    return spend_chart(
+        report.daily,
+        first_day=since.date() if since is not None else None,
+        last_day=(report.now or utcnow()).date(),
+        title=f"Spend per day in {where}",
+        period=report.window.label,
+    )
+
+
 class Spend:
     def __init__(self, deps: Deps, workspaces: Workspaces) -> None:
         self.deps = deps
@@ -43,6 +62,15 @@ class Spend:
     async def costs(self, ctx: Invocation, period: Period, scope: str = "channel") -> CostReport:
         if scope == "workspace":
             permissions.require_admin(self.deps.settings, ctx, permissions.WORKSPACE_SPEND)
+        return await self._report(ctx, period, scope)
+
+    async def workspace_report(self, ctx: Invocation, period: Period) -> CostReport:
+        """The workspace's report for the core's own use (the dashboard, which shows a member
+        only their own line of it): no permission check here, so it never leaves the core
+        whole except to an admin."""
+        return await self._report(ctx, period, "workspace")
+
+    async def _report(self, ctx: Invocation, period: Period, scope: str) -> CostReport:
         ws_id = await self.workspaces.id_of(ctx)
         now = self.deps.clock()
         window = period_window(period, now)
@@ -55,7 +83,13 @@ class Spend:
             )
             if scope == "workspace":
                 budgets = await budget_states(tx, workspace_id=ws_id, channel_id=None, now=now)
-        return CostReport(scope, channel, window, summary, tuple(budgets), now)
+            daily = await tx.usage.daily_spend(
+                ws_id,
+                channel_id=channel,
+                first_day=window.since.date() if window.since else None,
+                end_day=_last_moment(window, now).date() + timedelta(days=1),
+            )
+        return CostReport(scope, channel, window, summary, tuple(budgets), now, tuple(daily))
 
     def _require_budgets(self, ctx: Invocation, action: str) -> None:
         permissions.require_admin(self.deps.settings, ctx, action)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from bot.core.format import format_usd
@@ -51,6 +51,9 @@ class CostReport:
     budgets: tuple[BudgetState, ...] = ()
     #: The moment the report was made (naive UTC): names the budgets' month.
     now: datetime | None = None
+    #: Known spend per UTC day over the window's days (days without rows left out): the
+    #: series its chart draws.
+    daily: tuple[tuple[date, int], ...] = ()
 
 
 def _usd(nano: int) -> str:
