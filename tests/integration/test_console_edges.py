@@ -1,0 +1,62 @@
+"""`routerbot console` fed hostile input: bytes that are not UTF-8, pasted keys with invisible
+characters, amounts with commas. Each answer is one line; nothing prints a traceback."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from storage.crypto import generate_key
+from tests.fakes.openrouter import DEFAULT_KEY, FakeOpenRouter
+from tests.integration.test_console import console_env
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeOpenRouter]:
+    async with FakeOpenRouter() as server:
+        yield server
+
+
+async def console(env: dict[str, str], stdin: bytes, cwd: Path) -> tuple[str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "console",
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=cwd,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(stdin), 60)
+    assert proc.returncode == 0, err.decode()
+    text, errors = out.decode(), err.decode()
+    assert "Traceback" not in text + errors
+    return text, errors
+
+
+def ledger(tmp_path: Path) -> list[tuple[str, str | None]]:
+    with sqlite3.connect(tmp_path / "console.db") as db:
+        return db.execute("SELECT outcome, error_kind FROM usage_record ORDER BY id").fetchall()
+
+
+async def test_a_byte_that_is_not_utf8_is_replaced_and_the_chat_goes_through(
+    fake: FakeOpenRouter, tmp_path: Path
+) -> None:
+    env = console_env(
+        tmp_path, fake, OPENROUTER_API_KEY=DEFAULT_KEY, ROUTERBOT_SECRET_KEY=generate_key()
+    )
+    out, _ = await console(env, b"/chat caf\xe9\nna\xefve \x00follow-up\n", tmp_path)
+    assert "echo: caf\ufffd\n" in out
+    assert "echo: na\ufffdve follow-up\n" in out
+    assert "could not read" not in out
+    sent = [r.json["messages"][-1]["content"] for r in fake.chat_requests]
+    assert sent == ["caf\ufffd", "na\ufffdve follow-up"]
+    assert [outcome for outcome, _ in ledger(tmp_path)] == ["ok", "ok"]
