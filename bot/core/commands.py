@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import SecretStr
 
 from bot.core.errors import UsageError
+from bot.core.text import clean_key
 
 Period = Literal["today", "week", "month", "30d", "all"]
 PERIODS: tuple[Period, ...] = ("today", "week", "month", "30d", "all")
@@ -252,7 +253,7 @@ def _parse_apikey(rest: str) -> Command:
             raise UsageError(
                 "Usage: /apikey set <key> (the key has no spaces); nothing was stored."
             )
-        return ApiKeySet(SecretStr(tokens[1]), provider)
+        return ApiKeySet(SecretStr(clean_key(tokens[1])), provider)
     if sub == "status" and len(tokens) == 1:
         return ApiKeyStatus()
     if sub == "clear" and len(tokens) == 1:

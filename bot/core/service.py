@@ -63,6 +63,7 @@ from bot.core.replies import (
     Invocation,
     Reply,
 )
+from bot.core.text import clean_key, looks_like_key
 from storage import stores
 from storage.crypto import KeyDecryptError, KeyVault, mask_key
 from storage.db import WRITE_RETRY_SECONDS, Database, is_transient
@@ -374,8 +375,8 @@ class ProviderService:
 
     async def set_key(self, ctx: Invocation, key: SecretStr, provider: str | None) -> KeyStatus:
         self.require_admin(ctx, "set the API key")
-        plain = key.get_secret_value().strip()
-        if len(plain) < 8 or any(c.isspace() for c in plain):
+        plain = clean_key(key.get_secret_value())
+        if not looks_like_key(plain):  # e.g. a character no HTTP header can carry
             raise UserFacingError("That does not look like an API key; nothing was stored.")
         key = SecretStr(plain)
         provider = provider or provider_for_key(plain)

@@ -16,6 +16,8 @@ from storage.crypto import generate_key
 from tests.fakes.openrouter import DEFAULT_KEY, FakeOpenRouter
 from tests.integration.test_console import console_env
 
+NOT_A_KEY = "That does not look like an API key; nothing was stored."
+
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeOpenRouter]:
@@ -60,3 +62,31 @@ async def test_a_byte_that_is_not_utf8_is_replaced_and_the_chat_goes_through(
     sent = [r.json["messages"][-1]["content"] for r in fake.chat_requests]
     assert sent == ["caf\ufffd", "na\ufffdve follow-up"]
     assert [outcome for outcome, _ in ledger(tmp_path)] == ["ok", "ok"]
+
+
+@pytest.mark.parametrize(
+    "pasted",
+    [
+        f"{DEFAULT_KEY}\u200b",
+        f"\u201c{DEFAULT_KEY}\u201d",
+        f"`{DEFAULT_KEY}`",
+        f"\ufeff'{DEFAULT_KEY}'",
+    ],
+)
+async def test_a_key_pasted_with_invisible_characters_or_quotes_is_stored_clean(
+    fake: FakeOpenRouter, tmp_path: Path, pasted: str
+) -> None:
+    env = console_env(tmp_path, fake, ROUTERBOT_SECRET_KEY=generate_key())
+    out, _ = await console(env, f"/apikey set {pasted}\n/chat hi\n".encode(), tmp_path)
+    assert "Saved the OpenRouter key sk-or-v1-" in out
+    assert "echo: hi" in out
+    assert fake.chat_requests[-1].headers["Authorization"] == f"Bearer {DEFAULT_KEY}"
+
+
+async def test_a_key_a_header_cannot_carry_is_refused_in_one_line(
+    fake: FakeOpenRouter, tmp_path: Path
+) -> None:
+    env = console_env(tmp_path, fake, ROUTERBOT_SECRET_KEY=generate_key())
+    out, _ = await console(env, "/apikey set sk-or-v1-caf\u00e9-key\n".encode(), tmp_path)
+    assert out == f"{NOT_A_KEY}\n"
+    assert not [r for r in fake.requests if r.path.endswith("/key")]
