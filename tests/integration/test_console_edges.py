@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from storage.crypto import generate_key
-from tests.fakes.openrouter import DEFAULT_KEY, FakeOpenRouter
+from tests.fakes.openrouter import DEFAULT_KEY, FakeOpenRouter, Fault
 from tests.integration.test_console import console_env
 
 NOT_A_KEY = "That does not look like an API key; nothing was stored."
@@ -90,3 +90,16 @@ async def test_a_key_a_header_cannot_carry_is_refused_in_one_line(
     out, _ = await console(env, "/apikey set sk-or-v1-caf\u00e9-key\n".encode(), tmp_path)
     assert out == f"{NOT_A_KEY}\n"
     assert not [r for r in fake.requests if r.path.endswith("/key")]
+
+
+async def test_provider_retries_stay_off_the_console_screen(
+    fake: FakeOpenRouter, tmp_path: Path
+) -> None:
+    env = console_env(
+        tmp_path, fake, OPENROUTER_API_KEY=DEFAULT_KEY, ROUTERBOT_SECRET_KEY=generate_key()
+    )
+    fake.script(Fault.http(502))
+    out, err = await console(env, b"/chat hello\n", tmp_path)
+    assert len(fake.chat_requests) == 2  # the 502 was retried
+    assert "echo: hello\n" in out
+    assert "stamina" not in err and "retry" not in err.lower()
