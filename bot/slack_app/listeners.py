@@ -16,7 +16,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
 from bot.slack_app.handlers import Handlers
 from bot.slack_app.modal import BLOCK_ID, CALLBACK_ID, ModalOrigin, key_problem, submitted_key
-from bot.slack_app.payloads import SlashCommand, is_human_message
+from bot.slack_app.payloads import SlashCommand, is_human_message, with_clean_text
 from bot.slack_app.tasks import TaskGroup
 
 
@@ -65,7 +65,7 @@ def register_listeners(app: AsyncApp, handlers: Handlers, tasks: TaskGroup, *, o
             return
         tasks.spawn(
             handlers.message(
-                event,
+                with_clean_text(event),
                 team_id=_team(body, context),
                 client=context.client,
                 bot_user_id=context.bot_user_id or "",
@@ -81,7 +81,7 @@ def register_listeners(app: AsyncApp, handlers: Handlers, tasks: TaskGroup, *, o
             return
         tasks.spawn(
             handlers.mention(
-                event,
+                with_clean_text(event),
                 team_id=_team(body, context),
                 client=context.client,
                 bot_user_id=context.bot_user_id or "",
