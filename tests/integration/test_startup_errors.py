@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.pricing import ModelSettings, ModelSettingsError
+from storage.crypto import generate_key
 from tests.fakes.openrouter import FakeOpenRouter
 from tests.integration.test_console import console_env, run_console
 
@@ -79,3 +80,25 @@ def test_model_defaults_ids_are_checked_too(tmp_path: Path) -> None:
 
 def test_the_shipped_settings_file_is_valid() -> None:
     assert ModelSettings.load(REPO / "defaultModelSettings.json").recommended()
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"not a fernet key\n", "does not hold a valid Fernet key"),
+        (b"\xff\xfe" + generate_key().encode(), "byte 0xff at offset 0 is not ASCII"),
+        (b"\n", "is empty"),
+    ],
+)
+async def test_a_corrupt_generated_key_file_is_named_not_the_variable(
+    fake: FakeOpenRouter, tmp_path: Path, content: bytes, problem: str
+) -> None:
+    key_file = tmp_path / "data" / "secret.key"
+    key_file.parent.mkdir(mode=0o700)
+    key_file.write_bytes(content)
+    key_file.chmod(0o600)
+    line = await stops(console_env(tmp_path, fake), tmp_path)
+    assert str(key_file) in line and problem in line
+    # The variable is not set: the file is at fault, and the way out is said.
+    assert "ROUTERBOT_SECRET_KEY is invalid" not in line and "ROUTERBOT_SECRET_KEY:" not in line
+    assert "deleting the file makes a new key" in line
