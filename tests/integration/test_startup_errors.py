@@ -11,7 +11,7 @@ import pytest
 
 from bot.core.pricing import ModelSettings, ModelSettingsError
 from storage.crypto import generate_key
-from tests.fakes.openrouter import FakeOpenRouter
+from tests.fakes.openrouter import DEFAULT_KEY, FakeOpenRouter
 from tests.integration.test_console import console_env, run_console
 
 REPO = Path(__file__).resolve().parents[2]
@@ -102,3 +102,39 @@ async def test_a_corrupt_generated_key_file_is_named_not_the_variable(
     # The variable is not set: the file is at fault, and the way out is said.
     assert "ROUTERBOT_SECRET_KEY is invalid" not in line and "ROUTERBOT_SECRET_KEY:" not in line
     assert "deleting the file makes a new key" in line
+
+
+async def test_a_dotenv_with_a_bad_byte_is_named(fake: FakeOpenRouter, tmp_path: Path) -> None:
+    (tmp_path / ".env").write_bytes(
+        f"ROUTERBOT_SECRET_KEY={generate_key()}\nROUTERBOT_APP_TITLE=caf\xe9\n".encode("latin-1")
+    )
+    line = await stops(console_env(tmp_path, fake), tmp_path)
+    assert str(tmp_path / ".env") in line
+    assert "not UTF-8 text (line 2, column 24: byte 0xe9)" in line
+
+
+@pytest.mark.parametrize("key", ["sk-or-v1 with space", "sk-or-v1-caf\u00e9-key"])
+async def test_a_fallback_key_no_header_can_carry_stops_start_up(
+    fake: FakeOpenRouter, tmp_path: Path, key: str
+) -> None:
+    env = console_env(tmp_path, fake, OPENROUTER_API_KEY=key)
+    out, err, code = await run_console(env, ["/chat hi"], tmp_path)
+    assert code == 2 and out == ""
+    assert "OPENROUTER_API_KEY: does not look like an API key" in err
+    assert key not in err
+    assert fake.chat_requests == []
+
+
+async def test_a_fallback_key_is_cleaned_like_a_pasted_one(
+    fake: FakeOpenRouter, tmp_path: Path
+) -> None:
+    env = console_env(
+        tmp_path,
+        fake,
+        OPENROUTER_API_KEY=f"\u201c{DEFAULT_KEY}\u200b\u201d",
+        ROUTERBOT_SECRET_KEY=generate_key(),
+    )
+    out, err, code = await run_console(env, ["/chat hi"], tmp_path)
+    assert code == 0, err
+    assert "echo: hi" in out
+    assert fake.chat_requests[-1].headers["Authorization"] == f"Bearer {DEFAULT_KEY}"
