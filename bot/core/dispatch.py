@@ -17,6 +17,7 @@ from bot.core.format import format_price, format_usd
 from bot.core.pricing import nano_to_usd
 from bot.core.replies import ErrorReply, Invocation, KeyPromptReply, Reply, TextReply
 from bot.core.service import PROVIDER_NAMES, CostReport, KeyStatus, ProviderService
+from bot.core.text import clean_text
 from storage.db import is_database_outage
 from storage.stores import UsageTotals
 
@@ -42,8 +43,9 @@ class Dispatcher:
         self.service = service
 
     async def run_text(self, ctx: Invocation, text: str) -> AsyncIterator[Reply]:
+        """Run a command as typed; the text is cleaned here like at every other edge."""
         try:
-            command = c.parse(text)
+            command = c.parse(clean_text(text))
         except UserFacingError as exc:
             yield ErrorReply(exc.message, private=True)
             return
