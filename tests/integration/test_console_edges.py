@@ -103,3 +103,33 @@ async def test_provider_retries_stay_off_the_console_screen(
     assert len(fake.chat_requests) == 2  # the 502 was retried
     assert "echo: hello\n" in out
     assert "stamina" not in err and "retry" not in err.lower()
+
+
+async def test_a_workspace_or_login_name_that_is_not_utf8_is_cleaned(
+    fake: FakeOpenRouter, tmp_path: Path
+) -> None:
+    env = console_env(
+        tmp_path, fake, OPENROUTER_API_KEY=DEFAULT_KEY, ROUTERBOT_SECRET_KEY=generate_key()
+    )
+    env["LOGNAME"] = "b\udcefb"  # the byte 0xef, as os.environ carries it
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "console",
+        "--workspace",
+        b"caf\xe9",
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=tmp_path,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(b"/models\n/chat hi\n/costs\n"), 60)
+    assert proc.returncode == 0, err.decode()
+    assert "Traceback" not in err.decode()
+    text = out.decode()
+    assert "`anthropic/claude-3.5-sonnet`" in text and "echo: hi" in text
+    assert "b\ufffdb" in text  # /costs by user
+    with sqlite3.connect(tmp_path / "console.db") as db:
+        assert db.execute("SELECT external_id FROM workspace").fetchall() == [("caf\ufffd",)]
