@@ -54,10 +54,17 @@ def _fail(message: str) -> int:
 async def _console(settings: Settings, workspace: str) -> int:
     from bot.console import run_console
     from bot.core.pricing import ModelSettings
+    from bot.core.text import clean_text
 
     # Validated before the prompt appears: a broken file stops start-up naming the field.
     model_settings = ModelSettings.load(settings.model_settings_path)
-    await run_console(settings, model_settings, workspace=workspace, user=getpass.getuser())
+    # Both come from the operating system, which hands undecodable bytes over as surrogates.
+    await run_console(
+        settings,
+        model_settings,
+        workspace=clean_text(workspace),
+        user=clean_text(getpass.getuser()),
+    )
     return 0
 
 

@@ -6,10 +6,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.registry import PROVIDERS, find_provider
+from bot.core.errors import ConfigurationError
+from bot.core.text import clean_key, decode_utf8, looks_like_key
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_SETTINGS = REPO_ROOT / "defaultModelSettings.json"
@@ -73,6 +75,22 @@ class Settings(BaseSettings):
     discord_shard_ids: str | None = None
     discord_auto_shard: bool = False
 
+    @field_validator("openrouter_api_key", "fireworks_api_key")
+    @classmethod
+    def _fallback_key(cls, key: SecretStr | None) -> SecretStr | None:
+        """The operator's keys, cleaned as an admin's pasted key is; one no HTTP header can
+        carry stops start-up instead of every chat."""
+        if key is None:
+            return None
+        cleaned = clean_key(key.get_secret_value())
+        if not cleaned:
+            return None
+        if not looks_like_key(cleaned):
+            raise ValueError(
+                "does not look like an API key (spaces, or characters an HTTP header cannot carry)"
+            )
+        return SecretStr(cleaned)
+
     @property
     def model_settings_path(self) -> Path:
         if self.routerbot_model_settings is not None:
@@ -103,4 +121,36 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: object) -> Settings:
-    return Settings(**overrides)  # type: ignore[arg-type]
+    """The settings, or a ConfigurationError naming each variable at fault and why.
+
+    Never pydantic's own message: it quotes each bad input, and the input may be a key.
+    """
+    _check_env_files(overrides.get("_env_file", Settings.model_config.get("env_file")))
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']).upper()}: "
+            + error["msg"].removeprefix("Value error, ")
+            for error in exc.errors()
+        )
+        raise ConfigurationError(problems) from None
+
+
+def _check_env_files(env_files: object) -> None:
+    """Refuse a .env file that is not UTF-8, naming it and the line: pydantic-settings reads
+    it strictly, and its UnicodeDecodeError names neither."""
+    if isinstance(env_files, str | Path):
+        env_files = [env_files]
+    if not isinstance(env_files, list | tuple):
+        return
+    for name in env_files:
+        path = Path(name).absolute()
+        try:
+            raw = path.read_bytes()
+        except OSError:
+            continue  # absent or unreadable: pydantic-settings skips it as well
+        try:
+            decode_utf8(raw, str(path))
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from None

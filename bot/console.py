@@ -12,8 +12,9 @@ import asyncio
 import contextlib
 import getpass
 import importlib
+import io
 import sys
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 from bot.core import commands as c
 from bot.core.charts import text_chart
@@ -30,6 +31,7 @@ from bot.core.replies import (
     Reply,
     TextReply,
 )
+from bot.core.text import clean_text
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -145,6 +147,21 @@ class Console:
         await self._render(self.runtime.dispatcher.run(self.ctx, command))
 
 
+async def read_line(stdin: TextIO, interactive: bool) -> str | None:
+    """The next line typed, cleaned (:func:`~bot.core.text.clean_text`); None at the end.
+
+    Piped input is read as bytes, so a byte that is not UTF-8 becomes U+FFFD here instead of
+    an exception, or a surrogate that no HTTP client can encode, further in.
+    """
+    if interactive:
+        return clean_text(await asyncio.to_thread(input, PROMPT))
+    buffer: BinaryIO | None = getattr(stdin, "buffer", None)
+    raw: str | bytes = await asyncio.to_thread(
+        buffer.readline if buffer is not None else stdin.readline
+    )
+    return clean_text(raw) if raw else None
+
+
 async def load_runtime(
     settings: Settings, model_settings: ModelSettings
 ) -> tuple[Runtime, str | None]:
@@ -174,6 +191,10 @@ async def run_console(
     """
     if interactive is None:
         interactive = stdin.isatty() and out.isatty()
+    if interactive and isinstance(stdin, io.TextIOWrapper):
+        # input() decodes the terminal's bytes with stdin's error handler; "strict" (the
+        # default under a UTF-8 locale) would end the console at the first bad byte.
+        stdin.reconfigure(errors="surrogateescape")
     loading = asyncio.create_task(load_runtime(settings, model_settings))
     console: Console | None = None
     try:
@@ -187,12 +208,9 @@ async def run_console(
             out.flush()
         while True:
             try:
-                if interactive:
-                    line = await asyncio.to_thread(input, PROMPT)
-                else:
-                    line = await asyncio.to_thread(stdin.readline)
-                    if line == "":
-                        break
+                line = await read_line(stdin, interactive)
+                if line is None:
+                    break
                 if console is None:
                     runtime, warning = await loading
                     if warning:

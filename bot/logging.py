@@ -41,6 +41,23 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class DemoteToDebug(logging.Filter):
+    """Re-levels a library's records to DEBUG, and keeps them only where DEBUG is logged.
+
+    stamina logs every scheduled retry as a WARNING; a retry is routine, and what it led to
+    reaches the user (or the log) as routerbot's own sentence. Set on the library's logger, so
+    the record is re-levelled before any handler sees it.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
+        return logging.getLogger().isEnabledFor(logging.DEBUG)
+
+
+#: Libraries whose chatter belongs in a debug log only: stamina's "stamina.retry_scheduled".
+CHATTY_LIBRARIES = ("stamina",)
+
+
 def configure_logging(level: str = "INFO") -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -51,3 +68,7 @@ def configure_logging(level: str = "INFO") -> None:
     # httpx logs every request URL at INFO; keep it at WARNING.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    for name in CHATTY_LIBRARIES:
+        library = logging.getLogger(name)
+        library.filters[:] = [f for f in library.filters if not isinstance(f, DemoteToDebug)]
+        library.addFilter(DemoteToDebug())

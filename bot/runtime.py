@@ -81,14 +81,24 @@ def load_vault(settings: Settings, *, allow_generate: bool) -> tuple[KeyVault, s
             "ROUTERBOT_SECRET_KEY is not set; generate one with "
             "`routerbot secret-key` and put it in the environment."
         )
-    key, created = load_or_create_key_file(path)
+    try:
+        key, created = load_or_create_key_file(path)
+        vault = KeyVault.from_config(key)
+    except ValueError as exc:
+        # Name the file: the variable is not set, so blaming it would send the operator astray.
+        problem = str(exc) if str(path) in str(exc) else f"{path} does not hold a valid Fernet key"
+        raise ConfigurationError(
+            f"{problem.rstrip('.')}. ROUTERBOT_SECRET_KEY is not set, so routerbot keeps its key "
+            "in that file: restore it, or set ROUTERBOT_SECRET_KEY; deleting the file makes a "
+            "new key, and stored API keys must then be set again."
+        ) from None
     warning = (
         f"No ROUTERBOT_SECRET_KEY was set, so routerbot created {path}; keep that file safe "
         "(it decrypts the stored API keys) or set ROUTERBOT_SECRET_KEY."
         if created
         else None
     )
-    return KeyVault.from_config(key), warning
+    return vault, warning
 
 
 def build_catalogue(adapters: Mapping[str, ProviderAdapter]) -> Catalogue | None:

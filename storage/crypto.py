@@ -162,7 +162,14 @@ def _read_key_file(path: Path) -> str:
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         # A key readable by others is as good as published; tighten rather than refuse.
         path.chmod(stat.S_IRUSR | stat.S_IWUSR)
-    key = path.read_text(encoding="ascii").strip()
+    raw = path.read_bytes()
+    try:
+        key = raw.decode("ascii").strip()
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{path} does not hold a valid Fernet key (byte 0x{raw[exc.start]:02x} at offset "
+            f"{exc.start} is not ASCII)"
+        ) from None
     if not key:
-        raise ValueError(f"{path} is empty: delete it to generate a new key.")
+        raise ValueError(f"{path} is empty")
     return key

@@ -9,18 +9,23 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import SecretStr
 
 from adapters.registry import provider_names
 from bot.core.errors import UsageError
+from bot.core.text import clean_key
 
 Period = Literal["today", "week", "month", "30d", "all"]
 PERIODS: tuple[Period, ...] = ("today", "week", "month", "30d", "all")
 
 MAX_BUDGET_USD = Decimal(1_000_000)
+# ASCII digits with at most one point (Decimal alone would also take 1e3, NaN and other
+# scripts' digits). Commas are allowed only as thousands groups before a point.
+_PLAIN_AMOUNT = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+_GROUPED_AMOUNT = re.compile(r"[-+]?[0-9]{1,3}(?:,[0-9]{3})+\.[0-9]*")
 
 # The characters model ids are made of: OpenRouter's author/slug[:variant] and its
 # ~author/family-latest aliases, Fireworks' accounts/<acct>/models/<slug>, and local servers'
@@ -289,7 +294,7 @@ def _parse_apikey(rest: str) -> Command:
             raise UsageError(
                 "Usage: /apikey set <key> (the key has no spaces); nothing was stored."
             )
-        return ApiKeySet(SecretStr(tokens[1]), provider)
+        return ApiKeySet(SecretStr(clean_key(tokens[1])), provider)
     if sub == "status" and len(tokens) == 1:
         return ApiKeyStatus()
     if sub == "clear" and len(tokens) == 1:
@@ -321,11 +326,22 @@ def _parse_costs(rest: str) -> Command:
 
 
 def parse_usd(text: str) -> Decimal:
-    cleaned = text.strip().removeprefix("$").replace(",", "")
-    try:
-        amount = Decimal(cleaned)
-    except InvalidOperation:
-        raise _usage("budget", f"`{text[:20]}` is not an amount in USD.") from None
+    """A limit in USD: ``5``, ``5.50``, ``$5.50``. A comma is read only where it cannot be a
+    decimal comma, grouping thousands before a point (``1,234.50``); ``5,50`` is refused with
+    the form to use, never read as $550."""
+    written = text.strip().removeprefix("$").strip()
+    shown = text.strip()[:20]
+    if "," in written:
+        if not _GROUPED_AMOUNT.fullmatch(written):
+            raise _usage(
+                "budget",
+                f"`{shown}`: write the amount with a point, e.g. 5.50 "
+                "(a comma only groups thousands, as in 1,234.50).",
+            )
+        written = written.replace(",", "")
+    if not _PLAIN_AMOUNT.fullmatch(written):
+        raise _usage("budget", f"`{shown}` is not an amount in USD.")
+    amount = Decimal(written)
     if not amount.is_finite() or amount <= 0 or amount > MAX_BUDGET_USD:
         raise _usage("budget", "The limit must be more than $0 and at most $1,000,000.")
     if amount != amount.quantize(Decimal("0.01")):

@@ -29,6 +29,7 @@ from bot.core.replies import (
 from bot.core.service import ProviderService
 from bot.core.spend import texts as spend_texts
 from bot.core.spend.costs import costs_chart
+from bot.core.text import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,9 @@ class Dispatcher:
         self.service = service
 
     async def run_text(self, ctx: Invocation, text: str) -> AsyncGenerator[Reply, None]:
+        """Run a command as typed; the text is cleaned here like at every other edge."""
         try:
-            command = c.parse(text)
+            command = c.parse(clean_text(text))
         except UserFacingError as exc:
             yield ErrorReply(exc.message, private=True)
             return

@@ -21,6 +21,7 @@ from bot.core.format import format_usd
 from bot.core.messages import provider_sentence
 from bot.core.ports import KeyDecryptError, StoredKey, mask_key
 from bot.core.replies import Invocation
+from bot.core.text import clean_key, looks_like_key
 from bot.core.workspaces import Workspaces
 
 log = logging.getLogger(__name__)
@@ -72,8 +73,8 @@ class Keys:
 
     async def set_key(self, ctx: Invocation, key: SecretStr, provider: str | None) -> KeyStatus:
         permissions.require_admin(self.deps.settings, ctx, "set the API key")
-        plain = key.get_secret_value().strip()
-        if len(plain) < 8 or any(c.isspace() for c in plain):
+        plain = clean_key(key.get_secret_value())
+        if not looks_like_key(plain):  # e.g. a character no HTTP header can carry
             raise UserFacingError("That does not look like an API key; nothing was stored.")
         key = SecretStr(plain)
         provider = provider or provider_for_key(plain)

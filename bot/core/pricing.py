@@ -14,6 +14,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from adapters.base import ModelPricing, Usage
+from bot.core.commands import validate_model_id
+from bot.core.errors import UsageError
+from bot.core.text import decode_utf8
 
 NANO = Decimal(1_000_000_000)
 MILLION = Decimal(1_000_000)
@@ -56,6 +59,19 @@ class ModelSettingsFile(BaseModel):
         default_factory=dict, alias="modelDefaults"
     )
 
+    def unnameable_model_id(self) -> str | None:
+        """The first model id no command could name (the grammar's own rule), as ``field
+        <where>: <why>``; a recommended model users cannot type is a broken file."""
+        sections = (("pricing", self.pricing), ("modelDefaults", self.model_defaults))
+        for section, table in sections:
+            for provider, models in table.items():
+                for model_id in models:
+                    try:
+                        validate_model_id(model_id)
+                    except UsageError as exc:
+                        return f"field {section}.{provider}.{model_id}: {exc.message}"
+        return None
+
 
 class ModelSettingsError(Exception):
     """The model settings file is missing or invalid; the message names the field."""
@@ -77,9 +93,11 @@ class ModelSettings:
     @classmethod
     def load(cls, path: Path) -> ModelSettings:
         try:
-            raw = path.read_text(encoding="utf-8")
+            raw = decode_utf8(path.read_bytes(), str(path))
         except OSError as exc:
             raise ModelSettingsError(f"{path}: cannot read the file ({exc.strerror}).") from None
+        except ValueError as exc:
+            raise ModelSettingsError(str(exc)) from None
         try:
             parsed = json.loads(raw, parse_float=Decimal)
         except json.JSONDecodeError as exc:
@@ -87,12 +105,16 @@ class ModelSettings:
                 f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})."
             ) from None
         try:
-            return cls(ModelSettingsFile.model_validate(parsed))
+            data = ModelSettingsFile.model_validate(parsed)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(part) for part in first["loc"]) or "(top level)"
             more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
             raise ModelSettingsError(f"{path}: field {where}: {first['msg']}{more}.") from None
+        problem = data.unnameable_model_id()
+        if problem is not None:
+            raise ModelSettingsError(f"{path}: {problem}")
+        return cls(data)
 
     def recommended(self, provider: str | None = None) -> list[RecommendedModel]:
         out: list[RecommendedModel] = []

@@ -16,6 +16,7 @@ from pydantic import SecretStr
 
 from bot.core import commands as c
 from bot.core.errors import UsageError
+from bot.core.text import clean_key, clean_text
 from bot.discord_app.bridge import Bridge
 from bot.discord_app.choices import catalogue_choices
 from bot.discord_app.modal import open_key_modal
@@ -31,6 +32,8 @@ HELP_TEXT = """\
 • `/costs [period] [scope]` — this channel's spend; scope `workspace` by channel (admins)
 • `/budget show|set|clear [channel]` — monthly limits for the server or this channel (admins)"""
 
+EMPTY_PROMPT = "The prompt is empty."
+
 AppCommand = app_commands.Command[Any, ..., Any] | app_commands.Group
 
 
@@ -42,7 +45,7 @@ def _sentence(exc: UsageError) -> str:
 async def _validated(interaction: discord.Interaction, model_id: str) -> str | None:
     """The model id when well-formed; otherwise the member is told (ephemeral) and None."""
     try:
-        return c.validate_model_id(model_id.strip())
+        return c.validate_model_id(clean_text(model_id).strip())
     except UsageError as exc:
         await say(interaction, _sentence(exc))
         return None
@@ -59,13 +62,16 @@ def build_commands(bridge: Bridge) -> list[AppCommand]:
     ) -> None:
         if model is not None and (model := await _validated(interaction, model)) is None:
             return
+        if not (prompt := clean_text(prompt).strip()):  # it held only control characters
+            await say(interaction, EMPTY_PROMPT)
+            return
         await bridge.chat(interaction, c.Chat(prompt=prompt, model=model))
 
     @chat.autocomplete("model")
     async def chat_model(
         interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        return await bridge.models.choices(bridge.ctx(interaction), current)
+        return await bridge.models.choices(bridge.ctx(interaction), clean_text(current))
 
     @app_commands.command(name="costs", description="What this channel (or server) has spent")
     @app_commands.describe(
@@ -162,7 +168,7 @@ class Models(app_commands.Group, name="models", description="The models this ser
     async def allowed_ids(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        return await self.bridge.models.choices(self.bridge.ctx(interaction), current)
+        return await self.bridge.models.choices(self.bridge.ctx(interaction), clean_text(current))
 
 
 @app_commands.guild_only()
@@ -178,7 +184,8 @@ class ApiKey(app_commands.Group, name="apikey", description="The API key that pa
         if key is None:
             await open_key_modal(self.bridge, interaction)
             return
-        await self.bridge.run(interaction, c.ApiKeySet(SecretStr(key)), ephemeral=True)
+        command = c.ApiKeySet(SecretStr(clean_key(key)))
+        await self.bridge.run(interaction, command, ephemeral=True)
 
     @app_commands.command(name="status", description="The masked key and its remaining credit")
     async def status(self, interaction: discord.Interaction) -> None:
@@ -209,7 +216,7 @@ class Budget(app_commands.Group, name="budget", description="Monthly spend limit
         self, interaction: discord.Interaction, amount: str, channel: bool = False
     ) -> None:
         try:
-            usd = c.parse_usd(amount)
+            usd = c.parse_usd(clean_text(amount))
         except UsageError as exc:
             await say(interaction, _sentence(exc))
             return

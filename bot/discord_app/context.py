@@ -6,6 +6,7 @@ import discord
 
 from bot.config import Settings
 from bot.core.replies import Invocation
+from bot.core.text import clean_text
 
 PLATFORM = "discord"
 
@@ -31,6 +32,16 @@ def spend_channel_id(channel: object, fallback: int | None) -> str:
     return str(channel_id)
 
 
+def message_text(message: discord.Message) -> str:
+    """A message's content, cleaned (:func:`~bot.core.text.clean_text`): the gateway's JSON
+    can carry lone surrogates and NULs, which no HTTP client encodes and PostgreSQL refuses."""
+    return clean_text(message.content)
+
+
+def _guild_name(name: str | None) -> str | None:
+    return clean_text(name or "") or None
+
+
 def _is_listed_admin(settings: Settings, user_id: str) -> bool:
     return f"{PLATFORM}:{user_id}" in settings.admins
 
@@ -46,7 +57,7 @@ def from_interaction(interaction: discord.Interaction, settings: Settings) -> In
         channel_id=spend_channel_id(interaction.channel, interaction.channel_id),
         user_id=user_id,
         is_admin=is_discord_admin(interaction.permissions) or _is_listed_admin(settings, user_id),
-        workspace_name=guild.name if guild is not None and guild.name else None,
+        workspace_name=_guild_name(guild.name) if guild is not None else None,
         format_user=format_user,
     )
 
@@ -63,6 +74,6 @@ def from_message(message: discord.Message, settings: Settings) -> Invocation:
         channel_id=spend_channel_id(message.channel, message.channel.id),
         user_id=user_id,
         is_admin=perms_admin or _is_listed_admin(settings, user_id),
-        workspace_name=message.guild.name or None,
+        workspace_name=_guild_name(message.guild.name),
         format_user=format_user,
     )

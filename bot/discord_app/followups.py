@@ -53,7 +53,7 @@ async def handle_message(bridge: Bridge, me: discord.ClientUser, message: discor
     conversation = await bridge.dispatcher.find_conversation(ctx, anchor(ref.message_id))
     if conversation is None:
         return
-    prompt = _strip_mention(message.content, me.id)
+    prompt = _strip_mention(context.message_text(message), me.id)
     if not prompt:
         await message.reply(UNREADABLE, allowed_mentions=NO_MENTIONS, mention_author=False)
         return

@@ -10,6 +10,7 @@ from pydantic import SecretStr
 from adapters.registry import PROVIDERS
 from bot.core import commands as c
 from bot.core.dispatch import failure_sentence
+from bot.core.text import clean_key
 from bot.discord_app.bridge import Bridge
 from bot.discord_app.render import say, send_replies
 
@@ -41,7 +42,7 @@ class ApiKeyModal(discord.ui.Modal, title="Set the API key"):
     async def on_submit(self, interaction: discord.Interaction) -> None:
         # Checking the key with the provider can take seconds: defer first.
         await interaction.response.defer(ephemeral=True, thinking=True)
-        secret = SecretStr(self.key.value)
+        secret = SecretStr(clean_key(self.key.value))
         # The member may have lost the permission since opening the form: re-derive it.
         ctx = self._bridge.ctx(interaction)
         if await self._bridge.refuse_unless_admin(interaction, ctx, c.ApiKeySet(secret)):

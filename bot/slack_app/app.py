@@ -230,7 +230,9 @@ class SlackFrontend:
         # The signature is checked on the raw bytes before anything parses them: a forged or
         # malformed request (a non-numeric timestamp, a body that is not JSON) gets a plain
         # 401, never a parser's exception.
-        raw = await request.text()
+        # Slack signs UTF-8; any other byte (replaced here) fails the check below, where a
+        # strict decode would have failed with a 500 before it.
+        raw = (await request.read()).decode("utf-8", "replace")
         timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
         signature = request.headers.get("X-Slack-Signature", "")
         if self._verifier is not None and not (
@@ -241,7 +243,10 @@ class SlackFrontend:
         ):
             return web.Response(status=401)
         try:
-            bolt_request = await to_bolt_request(request)
+            # What bolt's to_bolt_request builds, from the body already read and decoded;
+            # bolt types headers as a dict and reads aiohttp's multidict the same way.
+            headers: Any = request.headers
+            bolt_request = AsyncBoltRequest(body=raw, query=request.query_string, headers=headers)
         except ValueError:  # a correctly signed body that still is not Slack's format
             return web.Response(status=400)
         if self._ack_early(bolt_request):

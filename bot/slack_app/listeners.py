@@ -24,7 +24,7 @@ from bot.slack_app.handlers import Handlers
 from bot.slack_app.home import KEY_ACTION
 from bot.slack_app.home_tab import HomeTab
 from bot.slack_app.modal import BLOCK_ID, CALLBACK_ID, ModalOrigin, key_problem, submitted_key
-from bot.slack_app.payloads import SlashCommand, is_human_message
+from bot.slack_app.payloads import SlashCommand, is_human_message, with_clean_text
 
 
 def _team(body: dict[str, Any], context: AsyncBoltContext) -> str:
@@ -91,7 +91,7 @@ def register_listeners(
             return
         tasks.spawn(
             handlers.message(
-                event,
+                with_clean_text(event),
                 team_id=_team(body, context),
                 client=context.client,
                 bot_user_id=context.bot_user_id or "",
@@ -107,7 +107,7 @@ def register_listeners(
             return
         tasks.spawn(
             handlers.mention(
-                event,
+                with_clean_text(event),
                 team_id=_team(body, context),
                 client=context.client,
                 bot_user_id=context.bot_user_id or "",

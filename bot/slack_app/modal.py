@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.registry import DEFAULT_PROVIDER, find_provider
+from bot.core.text import clean_key, looks_like_key
 
 CALLBACK_ID = "routerbot_apikey"
 BLOCK_ID = "key"
@@ -75,13 +76,13 @@ def key_modal(origin: ModalOrigin) -> dict[str, Any]:
 def submitted_key(view: dict[str, Any]) -> str:
     values = view.get("state", {}).get("values", {})
     value = values.get(BLOCK_ID, {}).get(ACTION_ID, {}).get("value")
-    return str(value or "").strip()
+    return clean_key(str(value or ""))
 
 
 def key_problem(key: str) -> str | None:
     """A quick check done before the ack (no I/O), shown inline in the form."""
     if not key:
         return "Paste the API key."
-    if any(ch.isspace() for ch in key) or len(key) < 8:
+    if not looks_like_key(key):
         return "That does not look like an API key."
     return None

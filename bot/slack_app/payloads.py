@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from bot.core.text import clean_text
 from bot.slack_app.text import unescape
 
 
@@ -33,12 +34,20 @@ class SlashCommand:
             team_id=str(body.get("team_id") or body.get("enterprise_id") or ""),
             channel_id=str(body.get("channel_id", "")),
             user_id=str(body.get("user_id", "")),
-            word=str(body.get("command", "/routerbot")).lstrip("/").lower(),
-            text=unescape(str(body.get("text", ""))),
+            word=clean_text(str(body.get("command", "/routerbot"))).lstrip("/").lower(),
+            text=unescape(clean_text(str(body.get("text", "")))),
             trigger_id=str(body.get("trigger_id", "")),
             response_url=str(body.get("response_url", "")),
-            team_domain=body.get("team_domain"),
+            team_domain=clean_text(str(body["team_domain"])) if body.get("team_domain") else None,
         )
+
+
+def with_clean_text(event: dict[str, Any]) -> dict[str, Any]:
+    """The event with its ``text`` cleaned (:func:`~bot.core.text.clean_text`): JSON can carry
+    lone surrogates and NULs, which no HTTP client encodes and PostgreSQL does not store."""
+    if "text" not in event:
+        return event
+    return {**event, "text": clean_text(str(event["text"] or ""))}
 
 
 def is_human_message(event: dict[str, Any], bot_user_id: str | None) -> bool:

@@ -124,8 +124,15 @@ async def running_bot(
             runtime=runtime,
             guild_ready_timeout=0.05,
         )
-        task = asyncio.create_task(client.start(discord.token))
+        # ``start`` is login + connect. Logging in here, before the gateway task exists, is
+        # what makes ``wait_until_ready`` legal: discord.py creates its ready event in login.
+        # Since Python 3.12 ``asyncio.wait_for`` runs its awaitable in the calling task, so
+        # nothing else would give a ``start`` task the chance to log in first; and a fake that
+        # already has a ready session (a restart beside a running bot) does not wait either.
+        task: asyncio.Task[None] | None = None
         try:
+            await client.login(discord.token)
+            task = asyncio.create_task(client.connect())
             await discord.wait_ready(shards)
             await asyncio.wait_for(client.wait_until_ready(), 10)
             yield Bot(
@@ -150,7 +157,8 @@ async def running_bot(
             assert not late, f"{len(late)} interaction(s) not acknowledged within 3 s"
         finally:
             await client.close()
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await asyncio.wait_for(task, 5)
+            if task is not None:
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await asyncio.wait_for(task, 5)
             await runtime.aclose()
             reset_endpoints()
