@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import getpass
 import importlib
 import sys
 from typing import TYPE_CHECKING, TextIO
 
+from bot.console_files import read_files, split_files
 from bot.core import commands as c
 from bot.core.charts import text_chart
+from bot.core.chat.sources import Source
 from bot.core.errors import UserFacingError
 from bot.core.replies import (
     ChatCompleted,
@@ -77,8 +80,12 @@ class Console:
         if not line.startswith("/"):
             await self._follow_up(line)
             return
+        line, paths = split_files(line)
         try:
             command = c.parse(line)
+            if isinstance(command, c.Chat) and paths:
+                files = await read_files(paths)
+                command = dataclasses.replace(command, attachments=files)
         except UserFacingError as exc:
             self.write(f"{exc.message}\n")
             return
@@ -109,6 +116,7 @@ class Console:
                     self.write("\n")
                 for notice in reply.notices:
                     self.write(f"{notice}\n")
+                self.write(source_lines(reply.sources))
                 self.write(f"— {reply.footer}\n")
                 if reply.conversation_id:
                     self.conversation = await self.runtime.dispatcher.conversation(
@@ -143,6 +151,14 @@ class Console:
 
         command = c.ApiKeySet(SecretStr(key.strip()), provider)
         await self._render(self.runtime.dispatcher.run(self.ctx, command))
+
+
+def source_lines(sources: tuple[Source, ...]) -> str:
+    """Sources as plain lines: a terminal shows links as they are."""
+    if not sources:
+        return ""
+    listed = "".join(f"  {n}. {s.title} — {s.url}\n" for n, s in enumerate(sources, start=1))
+    return f"Sources:\n{listed}"
 
 
 async def load_runtime(

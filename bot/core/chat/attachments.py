@@ -192,6 +192,11 @@ def unreadable(name: str) -> AttachmentRefused:
     )
 
 
+def missing_file(path: str) -> AttachmentRefused:
+    """The console's ``--file`` names nothing readable."""
+    return AttachmentRefused(f"There is no readable file at {_shown(path)}. Nothing was sent.")
+
+
 def check_declared(files: Sequence[Declared]) -> None:
     """Refuse, before any download, what the platform's own description rules out: too many
     files, an unsupported type, a size over its kind's limit or a total over the limit."""
