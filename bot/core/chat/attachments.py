@@ -193,8 +193,9 @@ def unreadable(name: str) -> AttachmentRefused:
 
 
 def missing_file(path: str) -> AttachmentRefused:
-    """The console's ``--file`` names nothing readable."""
-    return AttachmentRefused(f"There is no readable file at {_shown(path)}. Nothing was sent.")
+    """The console's ``--file`` names nothing readable (a long path shows its end)."""
+    shown = path if len(path) <= 60 else "…" + path[-59:]
+    return AttachmentRefused(f"There is no readable file at `{shown}`. Nothing was sent.")
 
 
 def check_declared(files: Sequence[Declared]) -> None:
