@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from adapters.base import Citation, ImagePart, StreamFinished, TextDelta, Usage
+from adapters.base import Citation, ImagePart, StreamFailed, StreamFinished, TextDelta, Usage
 from adapters.catalogue import CatalogueEntry, CataloguePricing
+from adapters.errors import ModelNotFoundError
 from bot.config import Settings
 from bot.core import commands as c
 from bot.core.catalogue import Catalogue
@@ -36,6 +37,7 @@ from tests.unit.core_support import (
     Core,
     FakeVault,
     ScriptedProvider,
+    build_core,
     model_settings,
 )
 from tests.unit.memory_store import MemoryStore
@@ -350,3 +352,23 @@ async def test_search_price_falls_back_to_exa_and_the_budget_holds_the_bound() -
     replies = await chat(core, c.Chat("hi", web=True))
     assert isinstance(replies[-1], ChatCompleted), replies
     assert core.provider.requests[-1].web_search is not None
+
+
+async def test_the_providers_unsupported_input_is_one_sentence() -> None:
+    """Without a catalogue the provider decides; its 404 is said for what it is."""
+    core = build_core(budgets=False)  # no catalogue: the provider decides
+    await core.run(ADMIN, f"/apikey set {KEY}")
+    refused = ModelNotFoundError(
+        status_code=404, detail="No endpoints found that support image input", model=STRONG
+    )
+    core.provider.scripts.append([StreamFailed(refused, partial=False)])
+    [*_, failed] = await chat(
+        core, c.Chat("what?", attachments=(Attachment("a.png", "image/png", png()),))
+    )
+    assert isinstance(failed, ChatFailed)
+    assert failed.text == (
+        f"No provider serving `{STRONG}` supports image input; ask a model that does "
+        "(/models info <id> lists a model's input kinds). Nothing was charged."
+    )
+    [row] = core.store.data.ledger
+    assert row.outcome == "error" and row.cost_nano == 0

@@ -219,6 +219,15 @@ async def _refuse(
     raise CannotTake(f"`{model.model_id}` {problem}; {hint}. Nothing was sent.")
 
 
+def cannot_at_provider(model_id: str, feature: str) -> str:
+    """The provider refused a request the catalogue did not rule out (it did not know the
+    model's capabilities): no endpoint of the model supports ``feature``."""
+    return (
+        f"No provider serving `{model_id}` supports {feature}; ask a model that does "
+        "(/models info <id> lists a model's input kinds)."
+    )
+
+
 async def _able_models(deps: Deps, workspace_id: int, able: Able) -> list[str]:
     catalogue: Catalogue | None = deps.catalogue
     if catalogue is None:

@@ -17,12 +17,13 @@ from contextlib import aclosing
 from decimal import Decimal
 
 from adapters.base import ChatRequest, StreamFailed, StreamFinished, TextDelta, Usage
+from adapters.error_facts import unsupported_feature
 from adapters.errors import ProviderError
 from adapters.registry import display_name
 from bot.core.catalogue_sync import PROVIDER
 from bot.core.chat.prepare import PreparedChat, prepare
 from bot.core.chat.record import Ending, Turn, record
-from bot.core.chat.richer import ChatExtras
+from bot.core.chat.richer import ChatExtras, cannot_at_provider
 from bot.core.chat.sources import sources_of
 from bot.core.chat_catalogue import failure_sentence
 from bot.core.deps import Deps
@@ -168,6 +169,9 @@ class Chats:
         """The sentence for a chat the provider refused before any text: the catalogue's
         where it explains the refusal (a retired model, a 403 kind, a prompt too long)."""
         provider = ready.model.provider
+        unsupported = unsupported_feature(final.error)
+        if unsupported is not None:
+            return cannot_at_provider(ready.model.model_id, unsupported)
         sentence = await failure_sentence(
             self.deps.catalogue if provider == PROVIDER else None,
             self.deps.store,
