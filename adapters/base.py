@@ -12,12 +12,47 @@ from pydantic import SecretStr
 from adapters.errors import ProviderError
 
 Role = Literal["system", "user", "assistant"]
+#: OpenRouter's ``reasoning.effort`` values routerbot offers.
+Effort = Literal["low", "medium", "high"]
+
+
+@dataclass(frozen=True, slots=True)
+class ImagePart:
+    """An image sent with a message (the adapter encodes it, e.g. as a data URL)."""
+
+    media_type: str
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class FilePart:
+    """A document (a PDF) sent with a message for the provider to read."""
+
+    filename: str
+    media_type: str
+    data: bytes = field(repr=False)
+
+
+ContentPart = ImagePart | FilePart
 
 
 @dataclass(frozen=True, slots=True)
 class ChatMessage:
     role: Role
     content: str
+    #: Images and files that go with ``content`` (the newest user message only; history
+    #: keeps a reference to them in its text, never the bytes).
+    parts: tuple[ContentPart, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class WebSearch:
+    """Let the model search the web (OpenRouter's ``openrouter:web_search`` server tool)."""
+
+    #: Results per search.
+    max_results: int
+    #: Searches per request.
+    max_uses: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +68,10 @@ class ChatRequest:
     user: str | None = None
     #: Extra provider-specific body fields (e.g. OpenRouter ``provider`` routing).
     extra_body: Mapping[str, Any] = field(default_factory=dict)
+    #: Web search for this request (None: none).
+    web_search: WebSearch | None = None
+    #: Reasoning effort for models that reason (None: the model's default).
+    reasoning_effort: Effort | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +88,16 @@ class Usage:
     reasoning_tokens: int = 0
     #: Provider-reported cost in USD (OpenRouter ``usage.cost``), exact as sent.
     cost: Decimal | None = None
+    #: Web searches the provider ran (``usage.server_tool_use_details.web_search_requests``).
+    web_search_requests: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """A source the answer cites (OpenRouter's ``url_citation`` annotations)."""
+
+    url: str
+    title: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +115,8 @@ class StreamFinished:
     model_served: str | None
     generation_id: str | None
     finish_reason: str | None
+    #: Sources the answer cites, in the order they came.
+    citations: tuple[Citation, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +131,7 @@ class StreamFailed:
     usage: Usage | None = None
     model_served: str | None = None
     generation_id: str | None = None
+    citations: tuple[Citation, ...] = ()
 
 
 StreamEvent = TextDelta | StreamFinished | StreamFailed
@@ -92,6 +144,8 @@ class ModelPricing:
     input_per_1m: Decimal | None = None
     output_per_1m: Decimal | None = None
     cached_input_per_1m: Decimal | None = None
+    #: USD per web search the provider runs for a chat (``None``: not known).
+    web_search_per_request: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)

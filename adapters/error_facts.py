@@ -28,6 +28,7 @@ __all__ = [
     "forbidden_reason",
     "is_context_overflow",
     "is_retired_model",
+    "unsupported_feature",
 ]
 
 ForbiddenReason = Literal["moderation", "guardrail", "key_limit", "budget_limit"]
@@ -38,6 +39,7 @@ _DROPPED_KEYS = frozenset({"flagged_input", "raw"})
 _MAX_VALUE_CHARS = 200
 
 _NO_ENDPOINTS = re.compile(r"^No endpoints found for \S+?\.?$")
+_NO_SUPPORT = re.compile(r"^No endpoints found that support (?P<what>[\w\s-]{1,40}?)\.?$")
 _CONTEXT_LIMIT = re.compile(r"maximum context length is ([\d,]+) tokens", re.IGNORECASE)
 _CONTEXT_CODES = frozenset(
     {"context_length_exceeded", "max_tokens_exceeded", "token_limit_exceeded", "string_too_long"}
@@ -95,6 +97,15 @@ def is_retired_model(error: ProviderError) -> bool:
     return isinstance(error, ModelNotFoundError) and bool(
         error.detail and _NO_ENDPOINTS.match(error.detail.strip())
     )
+
+
+def unsupported_feature(error: ProviderError) -> str | None:
+    """What no endpoint of the model supports, for OpenRouter's 404 ``No endpoints found that
+    support image input`` (``"image input"``, ``"tool use"``…); None for any other error."""
+    if not isinstance(error, ModelNotFoundError) or not error.detail:
+        return None
+    match = _NO_SUPPORT.match(error.detail.strip())
+    return match["what"].strip() if match else None
 
 
 def is_context_overflow(error: ProviderError) -> bool:

@@ -17,10 +17,11 @@ from urllib.parse import quote
 import stamina
 from pydantic import SecretStr
 
-from adapters.base import GenerationInfo, KeyInfo, ModelInfo, ModelPricing
+from adapters.base import ChatRequest, GenerationInfo, KeyInfo, ModelInfo, ModelPricing
 from adapters.catalogue import CatalogueEntry, ModelCheck, parse_catalogue
 from adapters.errors import InvalidModelIdError, MalformedResponseError
 from adapters.openai_compat import OpenAICompatibleAdapter, as_decimal
+from adapters.openai_compat.parts import has_files
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -47,6 +48,11 @@ GENERATION_WAIT_INITIAL = 0.5
 GENERATION_WAIT_MAX = 2.0
 
 _ONE_MILLION = Decimal(1_000_000)
+
+#: How OpenRouter's file-parser reads a PDF. Documents go only to models whose catalogue entry
+#: takes files, so the model reads them itself ("native": billed as the model's input tokens,
+#: which the usage reports) rather than through a paid OCR engine the usage would not itemise.
+PDF_ENGINE = "native"
 
 
 def parse_model_id(model_id: str) -> tuple[str, str, str | None] | None:
@@ -125,6 +131,22 @@ class OpenRouterAdapter(OpenAICompatibleAdapter):
         headers.update(kwargs.pop("default_headers", None) or {})
         super().__init__("openrouter", base_url, default_headers=headers, **kwargs)
         self.compat_fallback = compat_fallback
+
+    def richer_fields(self, request: ChatRequest) -> dict[str, Any]:
+        """OpenRouter's dialect: ``reasoning: {effort}``, the ``openrouter:web_search`` server
+        tool, and the ``file-parser`` plugin whenever a document goes with the messages."""
+        fields: dict[str, Any] = {}
+        if request.reasoning_effort is not None:
+            fields["reasoning"] = {"effort": request.reasoning_effort}
+        if request.web_search is not None:
+            parameters = {
+                "max_results": request.web_search.max_results,
+                "max_uses": request.web_search.max_uses,
+            }
+            fields["tools"] = [{"type": "openrouter:web_search", "parameters": parameters}]
+        if has_files(request.messages):
+            fields["plugins"] = [{"id": "file-parser", "pdf": {"engine": PDF_ENGINE}}]
+        return fields
 
     async def lookup_model(self, model_id: str, api_key: SecretStr | None) -> ModelInfo | None:
         """One model with pricing, or ``None`` when OpenRouter does not know it.

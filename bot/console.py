@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import getpass
 import importlib
 import io
 import sys
 from typing import TYPE_CHECKING, BinaryIO, TextIO
 
+from bot.console_files import read_files, split_files
 from bot.core import commands as c
 from bot.core.charts import text_chart
+from bot.core.chat.sources import Source
 from bot.core.errors import UserFacingError
 from bot.core.replies import (
     ChatCompleted,
@@ -79,8 +82,12 @@ class Console:
         if not line.startswith("/"):
             await self._follow_up(line)
             return
+        line, paths = split_files(line)
         try:
             command = c.parse(line)
+            if isinstance(command, c.Chat) and paths:
+                files = await read_files(paths)
+                command = dataclasses.replace(command, attachments=files)
         except UserFacingError as exc:
             self.write(f"{exc.message}\n")
             return
@@ -111,6 +118,7 @@ class Console:
                     self.write("\n")
                 for notice in reply.notices:
                     self.write(f"{notice}\n")
+                self.write(source_lines(reply.sources))
                 self.write(f"— {reply.footer}\n")
                 if reply.conversation_id:
                     self.conversation = await self.runtime.dispatcher.conversation(
@@ -160,6 +168,14 @@ async def read_line(stdin: TextIO, interactive: bool) -> str | None:
         buffer.readline if buffer is not None else stdin.readline
     )
     return clean_text(raw) if raw else None
+
+
+def source_lines(sources: tuple[Source, ...]) -> str:
+    """Sources as plain lines: a terminal shows links as they are."""
+    if not sources:
+        return ""
+    listed = "".join(f"  {n}. {s.title} — {s.url}\n" for n, s in enumerate(sources, start=1))
+    return f"Sources:\n{listed}"
 
 
 async def load_runtime(

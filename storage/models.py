@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from pydantic import NaiveDatetime
-from sqlalchemy import BigInteger, Column, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -141,6 +141,16 @@ class UsageRecord(SQLModel, table=True):
     reasoning_tokens: int = 0
     #: nano-USD; NULL when the cost is unknown.
     cost_nano: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    #: Web searches run for the chat (``usage.server_tool_use_details.web_search_requests``).
+    # No client-side default: inserts written against older revisions (the migration tests)
+    # must not name a column those revisions lack.
+    web_search_requests: int = Field(
+        default=0, sa_column=Column(Integer, nullable=False, server_default="0")
+    )
+    #: nano-USD of ``cost_nano`` that paid for the searches, where the price per search is known.
+    web_search_cost_nano: int | None = Field(
+        default=None, sa_column=Column(BigInteger, nullable=True)
+    )
     #: ``reported`` (provider's usage.cost), ``computed`` (pricing table), ``unknown``,
     #: ``none`` (failed before any token) or ``reconciled`` (taken from GET /generation).
     cost_source: str = Field(default="unknown", max_length=16)

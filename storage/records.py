@@ -7,7 +7,7 @@ Money is integer nano-USD, prices nano-USD per 1M tokens, times naive UTC.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 #: The ``channel_id`` of a workspace-wide budget.
@@ -98,6 +98,10 @@ class UsageEntry:
     error_kind: str | None
     conversation_id: int | None
     created_at: datetime
+    #: Web searches the provider ran for the chat, and (where known) what they cost; the
+    #: cost is part of ``cost_nano``.
+    web_search_requests: int = 0
+    web_search_cost_nano: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,4 +185,5 @@ class SlackInstallationRecord:
 class LedgerRow(UsageEntry):
     """A ledger row as stored, with its id (exports, reconciliation)."""
 
-    id: int
+    # Keyword-only: it follows the entry's fields that have defaults.
+    id: int = field(kw_only=True)

@@ -1,7 +1,9 @@
 """Reading what a provider sends: SSE chunk payloads, ``usage``, exact decimals.
 
 JSON is parsed with ``parse_float=Decimal`` so ``usage.cost`` stays exact. A chunk's text comes
-back with the error it carries, text first: it was generated before the error.
+back with the error it carries, text first: it was generated before the error. Only ``content``
+is answer text: ``reasoning`` and ``reasoning_details`` deltas are never read, so a model's
+reasoning is never shown. ``url_citation`` annotations are kept as the answer's sources.
 """
 
 from __future__ import annotations
@@ -9,15 +11,22 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from adapters.base import Usage
+from adapters.base import Citation, Usage
 from adapters.errors import MalformedResponseError, ProviderError
 from adapters.openai_compat.errors import error_from_payload
 
-__all__ = ["ChunkParser", "StreamState", "as_decimal", "loads_exact", "parse_usage"]
+__all__ = [
+    "ChunkParser",
+    "StreamState",
+    "as_decimal",
+    "loads_exact",
+    "parse_citations",
+    "parse_usage",
+]
 
 
 def _as_int(value: object) -> int:
@@ -69,7 +78,36 @@ def parse_usage(raw: object) -> Usage | None:
             else None
         ),
         cost=as_decimal(raw.get("cost")),
+        web_search_requests=_web_searches(raw),
     )
+
+
+def _web_searches(raw: Mapping[str, Any]) -> int:
+    """``server_tool_use_details.web_search_requests`` (older responses: ``server_tool_use``)."""
+    for key in ("server_tool_use_details", "server_tool_use"):
+        details = raw.get(key)
+        if isinstance(details, Mapping):
+            count = _as_int(details.get("web_search_requests"))
+            if count > 0:
+                return count
+    return 0
+
+
+def parse_citations(raw: object) -> list[Citation]:
+    """``url_citation`` annotations: Chat Completions nest ``url_citation: {url, title}``, the
+    Responses shape is flat (``{type, url, title}``); anything else is skipped."""
+    if not isinstance(raw, list):
+        return []
+    found: list[Citation] = []
+    for item in raw:
+        if not isinstance(item, Mapping) or item.get("type") != "url_citation":
+            continue
+        inner = item.get("url_citation")
+        source = inner if isinstance(inner, Mapping) else item
+        url, title = source.get("url"), source.get("title")
+        if isinstance(url, str) and url:
+            found.append(Citation(url, title if isinstance(title, str) and title else None))
+    return found
 
 
 def loads_exact(data: str | bytes) -> Any:
@@ -86,6 +124,7 @@ class StreamState:
     usage: Usage | None = None
     finish_reason: str | None = None
     done: bool = False
+    citations: list[Citation] = field(default_factory=list)
 
 
 class ChunkParser:
@@ -142,6 +181,7 @@ class ChunkParser:
                 content = message.get("content")
                 if isinstance(content, str) and content:
                     parts.append(content)
+                state.citations.extend(parse_citations(message.get("annotations")))
             finish_reason = choice.get("finish_reason")
             if finish_reason == "error":
                 error = error or self._error(choice.get("error"))

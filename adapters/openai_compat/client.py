@@ -37,6 +37,7 @@ from adapters.openai_compat.errors import (
     retry_backoff,
     scrub,
 )
+from adapters.openai_compat.parts import message_json
 from adapters.openai_compat.stream import STREAM_DEADLINE, OpenStream
 
 __all__ = [
@@ -140,7 +141,7 @@ class OpenAICompatibleAdapter:
         body: dict[str, Any] = dict(request.extra_body)
         body.update(
             model=request.model,
-            messages=[{"role": m.role, "content": m.content} for m in request.messages],
+            messages=[message_json(m) for m in request.messages],
             stream=True,
             stream_options={"include_usage": True},
         )
@@ -152,7 +153,17 @@ class OpenAICompatibleAdapter:
             body[self.max_tokens_field] = self.default_max_tokens
         if request.user is not None:
             body["user"] = request.user
+        body.update(self.richer_fields(request))
         return body
+
+    def richer_fields(self, request: ChatRequest) -> dict[str, Any]:
+        """Body fields for reasoning effort and web search, in this provider's dialect.
+
+        OpenAI's ``reasoning_effort``; web search has no OpenAI-compatible form, so the core
+        offers it only where an adapter overrides this (OpenRouter)."""
+        if request.reasoning_effort is None:
+            return {}
+        return {"reasoning_effort": request.reasoning_effort}
 
     async def stream_chat(self, request: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
         """Yield ``TextDelta`` events, then exactly one ``StreamFinished`` or ``StreamFailed``.
@@ -200,6 +211,7 @@ class OpenAICompatibleAdapter:
                 model_served=state.model_served,
                 generation_id=state.generation_id,
                 finish_reason=state.finish_reason,
+                citations=tuple(state.citations),
             )
         finally:
             await opened.aclose()
@@ -214,6 +226,7 @@ class OpenAICompatibleAdapter:
             usage=state.usage,
             model_served=state.model_served,
             generation_id=state.generation_id,
+            citations=tuple(state.citations),
         )
 
     async def _open_with_retries(

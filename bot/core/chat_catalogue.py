@@ -116,14 +116,16 @@ def fit_context(
     messages: Sequence[ChatMessage],
     *,
     max_completion_tokens: int | None = None,
+    extra_tokens: int = 0,
 ) -> Fit:
     """The conversation as it fits the model's context (from the catalogue), room left for
-    the answer. Unknown context length: everything goes, and the provider decides."""
+    the answer and ``extra_tokens`` (attached images and files, search results) beyond the
+    messages' text. Unknown context length: everything goes, and the provider decides."""
     entry = catalogue.entry(model_id) if catalogue is not None else None
     context = entry.context_length if entry is not None else None
     if not context or len(messages) < 2:
         return Fit(list(messages))
-    reserve = max_completion_tokens or min(context // 4, ANSWER_RESERVE)
+    reserve = (max_completion_tokens or min(context // 4, ANSWER_RESERVE)) + extra_tokens
     budget = max(context - reserve, 1)
     kept, dropped = _trim(messages, budget)
     if not dropped:

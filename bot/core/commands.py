@@ -14,7 +14,10 @@ from typing import Literal
 
 from pydantic import SecretStr
 
+from adapters.base import Effort
 from adapters.registry import provider_names
+from bot.core.chat.attachments import Attachment
+from bot.core.chat.grammar import CHAT_USAGE, chat_flags
 from bot.core.errors import UsageError
 from bot.core.text import clean_key
 
@@ -82,6 +85,13 @@ class ModelsDefault:
 class Chat:
     prompt: str
     model: str | None = None
+    #: ``--web``: the model may search the web.
+    web: bool = False
+    #: ``--effort low|medium|high``: reasoning effort, for models that reason.
+    effort: Effort | None = None
+    #: Files attached to the message that asks (never from the text grammar: the front-end
+    #: downloads them and adds them to the parsed command).
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +164,7 @@ USAGE = {
         "Usage: /models [list | recommended | search <words> | info <id> | add <id> | "
         "remove <id> | default <id>]"
     ),
-    "chat": "Usage: /chat [--model <id>] <prompt>",
+    "chat": CHAT_USAGE,
     "apikey": "Usage: /apikey [set <key> | status | clear]",
     "costs": "Usage: /costs [today|week|month|30d|all] or /costs workspace [period]",
     "budget": "Usage: /budget [set <usd> [--channel] | clear [--channel]]",
@@ -164,6 +174,8 @@ USAGE = {
 HELP_TEXT = """\
 routerbot commands:
 • /chat [--model <id>] <prompt> — ask a model; replies continue the conversation
+• /chat --web <prompt> · /chat --effort low|medium|high <prompt> — let it search the web, \
+set how hard it reasons; attach images, PDFs or text files to a mention or reply
 • /models — the models this workspace may use (default marked)
 • /models recommended — recommended models and their prices
 • /models search <words> · /models info <id> — find models the provider serves today
@@ -237,42 +249,10 @@ def _search_words(text: str) -> tuple[str, ...]:
 
 
 def _parse_chat(rest: str) -> Command:
-    tokens = rest.split()
-    model: str | None = None
-    # Leading flags: --model <id>, --model=<id>, -m <id>; "--" ends them.
-    text = rest.strip()
-    while tokens and tokens[0].startswith("-"):
-        flag = tokens[0]
-        if flag == "--":
-            text = text[2:].strip()
-            tokens = tokens[1:]
-            break
-        name, eq, value = flag.partition("=")
-        if name not in ("--model", "-m"):
-            raise _usage("chat", f"Unknown option `{name[:30]}`.")
-        if model is not None:
-            raise _usage("chat", "Give --model once.")
-        if eq:
-            if not value:
-                raise _usage("chat", "--model needs a model id.")
-            model, consumed = value, 1
-        else:
-            if len(tokens) < 2:
-                raise _usage("chat", "--model needs a model id.")
-            model, consumed = tokens[1], 2
-        # Drop the consumed tokens from the raw text, keeping the prompt's own spacing.
-        for token in tokens[:consumed]:
-            text = text[text.index(token) + len(token) :].lstrip()
-        tokens = tokens[consumed:]
-    # A trailing "--model <id>" is accepted too, as people type it after the question.
-    if model is None and len(tokens) >= 3 and tokens[-2] in ("--model", "-m"):
-        model = tokens[-1]
-        text = text[: text.rindex(tokens[-2])].rstrip()
-    if model is not None:
-        validate_model_id(model)
-    if not text:
-        raise _usage("chat", "The prompt is empty.")
-    return Chat(prompt=text, model=model)
+    flags = chat_flags(rest)
+    if flags.model is not None:
+        validate_model_id(flags.model)
+    return Chat(flags.prompt, flags.model, web=flags.web, effort=flags.effort)
 
 
 def _parse_apikey(rest: str) -> Command:

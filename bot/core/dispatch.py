@@ -14,6 +14,8 @@ from contextlib import aclosing
 from adapters.errors import ProviderError
 from bot.core import allowlist, keys, permissions
 from bot.core import commands as c
+from bot.core.chat.attachments import Attachment
+from bot.core.chat.richer import ChatExtras
 from bot.core.discovery import info_reply, search_reply
 from bot.core.errors import UserFacingError
 from bot.core.messages import provider_sentence
@@ -92,11 +94,16 @@ class Dispatcher:
         text: str,
         *,
         anchors: Sequence[str] = (),
+        attachments: Sequence[Attachment] = (),
     ) -> AsyncGenerator[Reply, None]:
-        """Continue ``conversation`` (its model, its history) with ``text``; None starts one
-        with the default model. Same replies and guarantees as a ``/chat``."""
+        """Continue ``conversation`` (its model, its history) with ``text`` and the files
+        attached to it; None starts one with the default model. Same replies and guarantees
+        as a ``/chat``."""
         chat = c.Chat(prompt=text)
-        replies = self.service.chats.chat(ctx, text, conversation=conversation, anchors=anchors)
+        extras = ChatExtras(attachments=tuple(attachments))
+        replies = self.service.chats.chat(
+            ctx, text, conversation=conversation, anchors=anchors, extras=extras
+        )
         async with aclosing(self._guarded(replies, chat)) as guarded:
             async for reply in guarded:
                 yield reply
@@ -126,7 +133,9 @@ class Dispatcher:
             case c.Help():
                 yield TextReply(c.HELP_TEXT, private=True)
             case c.Chat(prompt=prompt, model=model):
-                async with aclosing(s.chats.chat(ctx, prompt, model, anchors=anchors)) as chat:
+                extras = ChatExtras(command.attachments, command.web, command.effort)
+                replies = s.chats.chat(ctx, prompt, model, anchors=anchors, extras=extras)
+                async with aclosing(replies) as chat:
                     async for reply in chat:
                         yield reply
             case c.ModelsList():

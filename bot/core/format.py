@@ -51,14 +51,21 @@ def format_footer(
     cached_tokens: int = 0,
     cost: ChatCost,
     seconds: float,
+    reasoning_tokens: int = 0,
+    searches: int | None = None,
 ) -> str:
-    """``anthropic/claude-3.5-sonnet · 1,234 in · 567 out · $0.0123 · 2.4 s``."""
+    """``anthropic/claude-3.5-sonnet · 1,234 in · 567 out · $0.0123 · 2.4 s``; with reasoning
+    ``567 out (320 reasoning)`` (reasoning tokens are part of the output), with web search
+    ``· 2 searches`` before the cost (``searches`` None: the chat could not search)."""
     parts = [model]
     if prompt_tokens is not None:
         cached = f" ({cached_tokens:,} cached)" if cached_tokens else ""
         parts.append(f"{prompt_tokens:,} in{cached}")
     if completion_tokens is not None:
-        parts.append(f"{completion_tokens:,} out")
+        reasoning = f" ({reasoning_tokens:,} reasoning)" if reasoning_tokens else ""
+        parts.append(f"{completion_tokens:,} out{reasoning}")
+    if searches is not None:
+        parts.append(f"{searches:,} search" + ("" if searches == 1 else "es"))
     parts.append(format_cost(cost))
     parts.append(f"{seconds:.1f} s")
     return " · ".join(parts)

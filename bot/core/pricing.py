@@ -141,9 +141,13 @@ def compute_cost(usage: Usage, pricing: ModelPricing | None) -> Decimal | None:
 
     Reasoning tokens are already inside ``completion_tokens``; cached tokens inside
     ``prompt_tokens`` (OpenRouter's convention). Without a cached price, cached tokens are
-    charged at the input price.
+    charged at the input price. Web searches add their price per search; searches at no known
+    price leave the cost unknown.
     """
     if pricing is None or pricing.input_per_1m is None or pricing.output_per_1m is None:
+        return None
+    searches = search_cost(usage, pricing)
+    if searches is None:
         return None
     cached = min(max(usage.cached_tokens, 0), max(usage.prompt_tokens, 0))
     uncached = max(usage.prompt_tokens, 0) - cached
@@ -157,7 +161,15 @@ def compute_cost(usage: Usage, pricing: ModelPricing | None) -> Decimal | None:
         + cached * cached_price
         + max(usage.completion_tokens, 0) * pricing.output_per_1m
     )
-    return total / MILLION
+    return total / MILLION + searches
+
+
+def search_cost(usage: Usage | None, pricing: ModelPricing | None) -> Decimal | None:
+    """What the chat's web searches cost: 0 without searches, None at no known price."""
+    if usage is None or usage.web_search_requests <= 0:
+        return Decimal(0)
+    price = pricing.web_search_per_request if pricing is not None else None
+    return None if price is None else usage.web_search_requests * price
 
 
 def usd_to_nano(amount: Decimal) -> int:
@@ -181,19 +193,26 @@ def nano_to_price(nano: int | None) -> Decimal | None:
 class ChatCost:
     usd: Decimal | None
     source: CostSource
+    #: The part of ``usd`` that paid for web searches, where known.
+    search_usd: Decimal | None = None
 
     @property
     def nano(self) -> int | None:
         return None if self.usd is None else usd_to_nano(self.usd)
+
+    @property
+    def search_nano(self) -> int | None:
+        return None if self.search_usd is None else usd_to_nano(self.search_usd)
 
 
 def settle_cost(usage: Usage | None, pricing: ModelPricing | None) -> ChatCost:
     """The provider's reported cost where there is one, else computed, else unknown."""
     if usage is None:
         return ChatCost(None, "unknown")
+    searches = search_cost(usage, pricing) if usage.web_search_requests else None
     if usage.cost is not None:
-        return ChatCost(usage.cost, "reported")
+        return ChatCost(usage.cost, "reported", searches)
     computed = compute_cost(usage, pricing)
     if computed is None:
-        return ChatCost(None, "unknown")
-    return ChatCost(computed, "computed")
+        return ChatCost(None, "unknown", searches)
+    return ChatCost(computed, "computed", searches)

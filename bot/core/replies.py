@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bot.core.charts import SpendChart
+from bot.core.chat.sources import Source
 from bot.core.pricing import ChatCost
 
 
@@ -78,6 +79,8 @@ class ChatCompleted:
     cut_off: bool = False
     #: Shown after the answer: why it was cut off, a budget notice.
     notices: tuple[str, ...] = ()
+    #: The web pages a searching answer cites, listed under it (links, previews off).
+    sources: tuple[Source, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,9 @@ steps shared by all commands (admin gate, defer, run, render)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -18,6 +20,7 @@ from bot.core.live import EDIT_INTERVAL
 from bot.core.replies import ChatCompleted, Invocation
 from bot.core.service import ProviderService
 from bot.discord_app import context
+from bot.discord_app.attachments import Downloads, after_download
 from bot.discord_app.choices import ModelChoices
 from bot.discord_app.inflight import AnswersInFlight, JournaledSink
 from bot.discord_app.render import say, send_replies, stream_answer
@@ -40,9 +43,12 @@ class Bridge:
     edit_interval: float = EDIT_INTERVAL
     #: The interactions and replies streaming an answer now, drained at shutdown.
     tasks: AnswerTasks = field(init=False, default_factory=lambda: AnswerTasks("Discord"))
+    #: Attachment downloads (one pooled session, closed with the client).
+    downloads: Downloads = field(init=False)
 
     def __post_init__(self) -> None:
         self.models = ModelChoices(self.service)
+        self.downloads = Downloads(self.settings.discord_api_base)
 
     def interaction_sink(
         self, sink: InteractionSink, interaction: discord.Interaction
@@ -84,8 +90,14 @@ class Bridge:
         if isinstance(command, ALLOWLIST_CHANGES):
             self.models.invalidate(ctx.workspace_id)
 
-    async def chat(self, interaction: discord.Interaction, command: c.Chat) -> None:
-        """``/chat``: a public "thinking…" first, then the answer streamed into it."""
+    async def chat(
+        self,
+        interaction: discord.Interaction,
+        command: c.Chat,
+        files: Sequence[discord.Attachment] = (),
+    ) -> None:
+        """``/chat``: a public "thinking…" first, then the attached files are fetched and the
+        answer streamed into it."""
         with self.tasks.track():
             ctx = self.ctx(interaction)
             deferred = await interaction.response.defer(thinking=True)
@@ -93,8 +105,15 @@ class Bridge:
             sink = self.interaction_sink(
                 InteractionSink(interaction, original_id=original_id), interaction
             )
+            replies = after_download(
+                self.downloads,
+                files,
+                lambda fetched: self.dispatcher.run(
+                    ctx, dataclasses.replace(command, attachments=fetched)
+                ),
+            )
             outcome = await stream_answer(
-                self.dispatcher.run(ctx, command),
+                replies,
                 sink,
                 interval=self.edit_interval,
                 anchor=partial(self.remember, ctx),

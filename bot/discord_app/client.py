@@ -115,6 +115,7 @@ class RouterbotClient(discord.Client):
 
     async def _finish_answers(self) -> None:
         await self.bridge.tasks.shutdown(self.shutdown_grace)
+        await self.bridge.downloads.aclose()
         if self.bridge.inflight is not None:
             # Answers cancelled just now stay in the journal, for a live process to finish.
             await self.bridge.inflight.aclose()

@@ -24,7 +24,9 @@ from bot.discord_app.render import say
 
 HELP_TEXT = """\
 **routerbot** — governed, cost-visible LLM access.
-• `/chat prompt:<text> [model:<id>]` — ask a model; reply to the answer to continue
+• `/chat prompt:<text> [model:<id>] [file:<image, PDF or text>] [web] [effort]` — ask a \
+model (web: let it search; effort: how hard it reasons); reply to the answer to continue, \
+with files too
 • `/models list` · `/models recommended` — allowed models (default marked) and prices
 • `/models search words:<words>` · `/models info id:<id>` — find models the provider serves
 • `/models add|remove|default id:<id>` — manage the allowlist (admins)
@@ -53,19 +55,29 @@ async def _validated(interaction: discord.Interaction, model_id: str) -> str | N
 
 def build_commands(bridge: Bridge) -> list[AppCommand]:
     @app_commands.command(name="chat", description="Ask a model; the answer ends with its cost")
-    @app_commands.describe(prompt="What to ask", model="A model from /models (default if empty)")
+    @app_commands.describe(
+        prompt="What to ask",
+        model="A model from /models (default if empty)",
+        file="An image, a PDF or a text file for the model to read",
+        web="Let the model search the web (sources are listed under the answer)",
+        effort="How hard the model reasons, for models that do",
+    )
     @app_commands.guild_only()
     async def chat(
         interaction: discord.Interaction,
         prompt: app_commands.Range[str, 1, 4000],
         model: app_commands.Range[str, 1, 200] | None = None,
+        file: discord.Attachment | None = None,
+        web: bool = False,
+        effort: Literal["low", "medium", "high"] | None = None,
     ) -> None:
         if model is not None and (model := await _validated(interaction, model)) is None:
             return
         if not (prompt := clean_text(prompt).strip()):  # it held only control characters
             await say(interaction, EMPTY_PROMPT)
             return
-        await bridge.chat(interaction, c.Chat(prompt=prompt, model=model))
+        command = c.Chat(prompt=prompt, model=model, web=web, effort=effort)
+        await bridge.chat(interaction, command, [file] if file is not None else [])
 
     @chat.autocomplete("model")
     async def chat_model(

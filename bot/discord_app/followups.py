@@ -13,6 +13,7 @@ from functools import partial
 import discord
 
 from bot.discord_app import context
+from bot.discord_app.attachments import after_download
 from bot.discord_app.bridge import Bridge
 from bot.discord_app.render import stream_answer
 from bot.discord_app.stream import NO_MENTIONS, ReplySink
@@ -58,7 +59,11 @@ async def handle_message(bridge: Bridge, me: discord.ClientUser, message: discor
         await message.reply(UNREADABLE, allowed_mentions=NO_MENTIONS, mention_author=False)
         return
     sink = bridge.reply_sink(ReplySink(message), message.channel.id)
-    replies = bridge.dispatcher.follow_up(ctx, conversation, prompt)
+    replies = after_download(
+        bridge.downloads,
+        message.attachments,
+        lambda files: bridge.dispatcher.follow_up(ctx, conversation, prompt, attachments=files),
+    )
     with bridge.tasks.track():
         await stream_answer(
             replies, sink, interval=bridge.edit_interval, anchor=partial(bridge.remember, ctx)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import discord
 
 from bot.core.charts import BAR_COLOR, SpendChart, draw_png
+from bot.core.chat.sources import Source
 from bot.core.dispatch import failure_sentence
 from bot.core.format import DISCORD_MESSAGE_LIMIT, split_message, split_with_footer
 from bot.core.replies import (
@@ -31,9 +32,22 @@ log = logging.getLogger(__name__)
 
 
 def answer_parts(done: ChatCompleted) -> list[str]:
-    """The whole answer split for Discord; notices and the footer (as subtext) go last."""
-    tail = "\n".join([*done.notices, f"-# {done.footer}"])
+    """The whole answer split for Discord; notices, sources and the footer (as subtext) go
+    last."""
+    tail = "\n".join([*done.notices, *source_lines(done.sources), f"-# {done.footer}"])
     return split_with_footer(done.text, tail, DISCORD_MESSAGE_LIMIT)
+
+
+def source_lines(sources: Sequence[Source]) -> list[str]:
+    """Sources as masked links around ``<url>``, which Discord shows without an embed."""
+    if not sources:
+        return []
+    lines = ["**Sources**"]
+    for number, source in enumerate(sources, start=1):
+        title = discord.utils.escape_markdown(source.title).replace("[", "(").replace("]", ")")
+        url = source.url.replace(">", "%3E").replace(")", "%29")
+        lines.append(f"{number}. [{title}](<{url}>)")
+    return lines
 
 
 Anchor = Callable[[ChatCompleted, list[int]], Awaitable[None]]

@@ -37,6 +37,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core import commands as c
+from bot.core.chat.attachments import Attachment
 from bot.core.errors import UserFacingError
 from bot.core.lifecycle import AnswerTasks
 from bot.core.permissions import needs_admin
@@ -72,14 +73,18 @@ SLASH_ONLY = (
 
 
 async def continue_thread(
-    runtime: Runtime, ctx: Invocation, thread_anchor: str, text: str
+    runtime: Runtime,
+    ctx: Invocation,
+    thread_anchor: str,
+    text: str,
+    attachments: tuple[Attachment, ...] = (),
 ) -> AsyncIterator[Reply] | None:
     """The replies continuing the conversation anchored at ``thread_anchor``, or None when
     the thread holds none."""
     conversation = await runtime.dispatcher.find_conversation(ctx, thread_anchor)
     if conversation is None:
         return None
-    return runtime.dispatcher.follow_up(ctx, conversation, text)
+    return runtime.dispatcher.follow_up(ctx, conversation, text, attachments=attachments)
 
 
 def thread_title(prompt: str) -> str:
@@ -154,11 +159,16 @@ class Assistant:
             if command is not None and not isinstance(command, c.Chat):
                 await self._run_command(ctx, text, command, client, notify, root)
                 return
+            files = await self.handlers.attachments(event, client, notify)
+            if files is None:
+                return
             replies: AsyncIterator[Reply] | None = None
             if thread_ts and thread_ts != ts:
-                replies = await continue_thread(self.runtime, ctx, anchor(channel, root), text)
+                where = anchor(channel, root)
+                replies = await continue_thread(self.runtime, ctx, where, text, files)
             if replies is None:
                 chat = command if isinstance(command, c.Chat) else c.Chat(prompt=text)
+                chat = dataclasses.replace(chat, attachments=files)
                 await self._title(client, channel, root, chat.prompt)
                 replies = self.runtime.dispatcher.run(ctx, chat, anchors=[anchor(channel, root)])
             await self._answer(ctx, replies, client, notify, root)

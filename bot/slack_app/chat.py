@@ -9,7 +9,7 @@ setting is ``auto`` and Slack has not refused native streaming there lately, els
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -17,6 +17,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.core.chat.sources import Source
 from bot.core.inflight import INTERRUPTED, AnswerJournal
 from bot.core.replies import (
     ChatCompleted,
@@ -82,7 +83,13 @@ class AnswerRenderer(Protocol):
 
     def append(self, delta: str) -> None: ...
 
-    async def finish(self, answer: str, footer: str, notices: tuple[str, ...] = ()) -> None: ...
+    async def finish(
+        self,
+        answer: str,
+        footer: str,
+        notices: tuple[str, ...] = (),
+        sources: Sequence[Source] = (),
+    ) -> None: ...
 
     async def fail(self, sentence: str) -> None: ...
 
@@ -167,7 +174,7 @@ async def render_chat(
                 case ChatDelta(text=text) if stream is not None:
                     stream.append(text)
                 case ChatCompleted() if stream is not None:
-                    await stream.finish(reply.text, reply.footer, reply.notices)
+                    await stream.finish(reply.text, reply.footer, reply.notices, reply.sources)
                     completed = reply
                 case ChatFailed(text=text) | ErrorReply(text=text):
                     if stream is not None:

@@ -12,6 +12,7 @@ retried or duplicated request (on this process or another) does its work once:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -23,6 +24,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core import claims
 from bot.core import commands as c
+from bot.core.chat.attachments import Attachment, AttachmentRefused
 from bot.core.dispatch import failure_sentence
 from bot.core.errors import UserFacingError
 from bot.core.inflight import AnswerJournal
@@ -41,6 +43,7 @@ from bot.slack_app.admin import AdminCache, AdminCheckFailed
 from bot.slack_app.chat import ChatTarget, SlackStreaming, render_chat
 from bot.slack_app.errors import error_code
 from bot.slack_app.files import chart_for_command
+from bot.slack_app.files_in import files_of
 from bot.slack_app.modal import ModalOrigin, key_modal
 from bot.slack_app.notify import EventNotifier, Notifier, ResponseUrlNotifier
 from bot.slack_app.payloads import SlashCommand, anchor, is_human_message, slack_user
@@ -94,6 +97,17 @@ class Handlers:
             workspace_name=name,
             format_user=slack_user,
         )
+
+    async def attachments(
+        self, event: dict[str, Any], client: AsyncWebClient, notify: Notifier
+    ) -> tuple[Attachment, ...] | None:
+        """The files of ``event``, downloaded; None (the user told why) when one is refused."""
+        try:
+            api_url = self.runtime.settings.slack_api_url
+            return await files_of(event, client, self.session, api_url=api_url)
+        except AttachmentRefused as exc:
+            await notify.private(exc.message)
+            return None
 
     @staticmethod
     async def safely(notify: Notifier, work: Callable[[], Awaitable[None]]) -> None:
@@ -235,7 +249,7 @@ class Handlers:
             return
         text = unescape(strip_mention(str(event.get("text", "")), bot_user_id))
         if text and await self.claim(f"message:{team_id}:{channel}:{ts}"):
-            await self._follow_up(ctx, conversation, text, client, thread_ts)
+            await self._follow_up(ctx, conversation, text, client, thread_ts, event)
 
     async def mention(
         self, event: dict[str, Any], *, team_id: str, client: AsyncWebClient, bot_user_id: str
@@ -255,7 +269,7 @@ class Handlers:
             )
             if conversation is not None:
                 if text and await self.claim(f"message:{team_id}:{channel}:{ts}"):
-                    await self._follow_up(ctx, conversation, text, client, root)
+                    await self._follow_up(ctx, conversation, text, client, root, event)
                 return
         if not await self.claim(f"message:{team_id}:{channel}:{ts}"):
             return
@@ -270,6 +284,11 @@ class Handlers:
             except UserFacingError as exc:
                 await notify.private(exc.message)
                 return
+            files = await self.attachments(event, client, notify)
+            if files is None:
+                return
+            if isinstance(command, c.Chat):
+                command = dataclasses.replace(command, attachments=files)
             target = ChatTarget(client, team_id, channel, root, notify, user_id=user)
             replies = self.runtime.dispatcher.run(ctx, command, anchors=[anchor(channel, root)])
             await render_chat(replies, target, self.streaming, self.journal)
@@ -283,6 +302,7 @@ class Handlers:
         text: str,
         client: AsyncWebClient,
         thread_ts: str,
+        event: dict[str, Any],
     ) -> None:
         notify = EventNotifier(
             client, channel=ctx.channel_id, user=ctx.user_id, thread_ts=thread_ts
@@ -292,7 +312,10 @@ class Handlers:
         )
 
         async def work() -> None:
-            replies = self.runtime.dispatcher.follow_up(ctx, conversation, text)
+            files = await self.attachments(event, client, notify)
+            if files is None:
+                return
+            replies = self.runtime.dispatcher.follow_up(ctx, conversation, text, attachments=files)
             await render_chat(replies, target, self.streaming, self.journal)
 
         await self.safely(notify, work)

@@ -30,11 +30,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.core.chat.sources import Source
 from bot.core.format import SLACK_MESSAGE_LIMIT, close_open_fence
 from bot.core.live import EDIT_INTERVAL, LiveLoop, Sleep, Spacing
 from bot.slack_app.errors import error_code
@@ -42,7 +43,7 @@ from bot.slack_app.native_part import TRANSPORT, Part, PartWriter, Refused, sett
 from bot.slack_app.native_plan import HOLD, Step, continued_fence, plan
 from bot.slack_app.native_support import NativeSupport
 from bot.slack_app.streaming import EMPTY_ANSWER, AnswerStream, UpdateBudget
-from bot.slack_app.text import escape
+from bot.slack_app.text import escape, source_links
 
 log = logging.getLogger(__name__)
 
@@ -185,15 +186,25 @@ class NativeAnswerStream:
         self._chunks.append(delta)
         self._live.poke()
 
-    async def finish(self, answer: str, footer: str, notices: tuple[str, ...] = ()) -> None:
+    async def finish(
+        self,
+        answer: str,
+        footer: str,
+        notices: tuple[str, ...] = (),
+        sources: Sequence[Source] = (),
+    ) -> None:
+        """The whole answer, then the notices, the sources (as links) and the footer."""
         await self._live.stop()
         if await self._handed_over():
             assert self._fallback is not None
-            await self._fallback.finish(answer, footer, notices)
+            await self._fallback.finish(answer, footer, notices, sources)
             return
         body = escape(answer) if answer.strip() else EMPTY_ANSWER
         if notices:
             body = close_open_fence(body) + "\n\n" + "\n".join(escape(n) for n in notices)
+        if sources:
+            links = source_links(sources, markdown=True)
+            body = close_open_fence(body) + "\n\n" + links
         await self._close(body, f"\n\n{escape(footer)}")
 
     async def fail(self, sentence: str) -> None:

@@ -19,12 +19,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.core.chat.sources import Source
 from bot.core.format import (
     SLACK_MESSAGE_LIMIT,
     close_open_fence,
@@ -33,7 +34,7 @@ from bot.core.format import (
 )
 from bot.core.live import EDIT_INTERVAL, LiveLoop, Sleep, Spacing
 from bot.slack_app.errors import error_code
-from bot.slack_app.text import escape
+from bot.slack_app.text import escape, source_links
 
 log = logging.getLogger(__name__)
 
@@ -138,10 +139,20 @@ class AnswerStream:
             self._chunks.append(delta)
             self._live.poke()
 
-    async def finish(self, answer: str, footer: str, notices: tuple[str, ...] = ()) -> None:
+    async def finish(
+        self,
+        answer: str,
+        footer: str,
+        notices: tuple[str, ...] = (),
+        sources: Sequence[Source] = (),
+    ) -> None:
+        """The whole answer, then the notices, the sources (as links) and the footer."""
         body = escape(answer) if answer.strip() else EMPTY_ANSWER
         if notices:
             body = close_open_fence(body) + "\n\n" + "\n".join(escape(n) for n in notices)
+        if sources:
+            links = source_links(sources)
+            body = close_open_fence(body) + "\n\n" + links
         await self._close(split_with_footer(body, escape(footer), self._limit))
 
     async def fail(self, sentence: str) -> None:

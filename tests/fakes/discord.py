@@ -14,7 +14,7 @@ It enforces what a bot must respect: the interaction callback within 3 s and onl
 the Message Content intent (a message that does not mention the bot arrives with empty
 content when the intent is missing). Module layout: payload shapes live in
 ``discord_payloads``, the websocket in ``discord_gateway``, REST routes in ``discord_rest``
-and ``discord_interactions``.
+and ``discord_interactions``, members' attached files (the CDN) in ``discord_cdn``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from tests.fakes.discord_cdn import CdnRoutes
 from tests.fakes.discord_gateway import GatewayHost, GatewaySession, serve
 from tests.fakes.discord_interactions import FakeInteraction, InteractionRoutes
 from tests.fakes.discord_payloads import (
@@ -46,7 +47,7 @@ ALL_INTENTS = (1 << 26) - 1
 T = TypeVar("T")
 
 
-class FakeDiscord(InteractionRoutes):
+class FakeDiscord(InteractionRoutes, CdnRoutes):
     def __init__(
         self,
         *,
@@ -56,6 +57,7 @@ class FakeDiscord(InteractionRoutes):
         recommended_shards: int = 1,
     ) -> None:
         super().__init__()
+        self._init_cdn()
         self.token = token
         self.guilds: dict[int, FakeGuild] = {g.id: g for g in guilds or [FakeGuild("Acme")]}
         self.bot = FakeUser("routerbot", bot=True)
@@ -88,6 +90,7 @@ class FakeDiscord(InteractionRoutes):
         app = web.Application(middlewares=[self._middleware])
         app.router.add_get("/gateway", self._gateway_socket)
         self.add_routes(app, API_PREFIX)
+        self.add_cdn_routes(app)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -196,8 +199,10 @@ class FakeDiscord(InteractionRoutes):
         *,
         reply_to: dict[str, Any] | None = None,
         ping: bool = True,
+        attachments: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
-        """A member's message (a reply to ``reply_to`` when given) sent as MESSAGE_CREATE."""
+        """A member's message (a reply to ``reply_to`` when given) sent as MESSAGE_CREATE,
+        with ``attachments`` (from :meth:`member_file`) when given."""
         mentions = [self.bot] if (reply_to and ping) or f"<@{self.bot.id}>" in content else []
         data = message(
             channel_id=channel.id,
@@ -207,6 +212,7 @@ class FakeDiscord(InteractionRoutes):
             reference=reply_to,
             mentions=mentions,
         )
+        data["attachments"] = list(attachments or [])
         data["member"] = {
             "roles": [],
             "joined_at": data["timestamp"],
@@ -217,7 +223,8 @@ class FakeDiscord(InteractionRoutes):
         self.messages[int(data["id"])] = data
         session = self._session_for(guild)
         if not session.intents & MESSAGE_CONTENT_INTENT and not mentions:
-            data = data | {"content": ""}  # what Discord sends without the intent
+            # What Discord sends without the intent: no content, no attachments.
+            data = data | {"content": "", "attachments": []}
         await session.dispatch("MESSAGE_CREATE", data)
         return data
 

@@ -98,6 +98,11 @@ class InteractionRoutes(RestRoutes):
         for key, value in options.items():
             spec = next((o for o in level.get("options", []) if o["name"] == key), None)
             assert spec is not None, f"/{command} has no option {key}"
+            if spec["type"] == 11 and isinstance(value, dict):
+                # An attachment option: its value is an id resolved in ``data.resolved``.
+                resolved = data.setdefault("resolved", {}).setdefault("attachments", {})
+                resolved[value["id"]] = value
+                value = value["id"]
             option: dict[str, Any] = {"type": spec["type"], "name": key, "value": value}
             if key == focused:
                 option["focused"] = True

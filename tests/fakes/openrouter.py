@@ -30,6 +30,10 @@ words until the client gives up or the fake stops), ``keepalive`` (after N words
 usage chunk),
 ``no_cost`` (usage without ``cost``).
 
+Richer requests (content parts, plugins, the web search tool, reasoning) are checked and
+answered by ``tests/fakes/openrouter_richer.py``: scripts may set ``web_searches`` and
+``citations`` for a web-search answer.
+
 Run standalone for benchmarks; the first stdout line is the base URL::
 
     python -m tests.fakes.openrouter --port 0 --words 30 --delay 0.02 --key sk-or-v1-test
@@ -54,6 +58,7 @@ from typing import Any, Literal
 from aiohttp import web
 from multidict import CIMultiDict
 
+from tests.fakes import openrouter_richer as richer
 from tests.fakes.openrouter_catalogue import PROVIDER_NAME, FakeCatalogue, FakeModel
 
 __all__ = [
@@ -161,6 +166,10 @@ class Script:
     times: int | None = 1
     cached_tokens: int | None = None
     reasoning_tokens: int | None = None
+    #: With the web search tool: how many searches the model runs (default 1), and the pages
+    #: it cites as ``(url, title)``.
+    web_searches: int | None = None
+    citations: list[tuple[str, str]] | None = None
 
 
 DEFAULT_MODELS: tuple[FakeModel, ...] = (
@@ -243,6 +252,16 @@ def _json(status: int, payload: Any, headers: Mapping[str, str] | None = None) -
 def _words(text: str) -> list[str]:
     """Split keeping the whitespace, so the pieces join back to ``text`` exactly."""
     return re.findall(r"\s*\S+", text)
+
+
+def _text_of(content: object) -> str:
+    """A message's text: the string, or its ``text`` parts joined."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = [p.get("text", "") for p in content if isinstance(p, dict)]
+        return " ".join(t for t in texts if isinstance(t, str) and t)
+    return ""
 
 
 def _mask(key: str) -> str:
@@ -332,9 +351,21 @@ class FakeOpenRouter:
         times: int | None = 1,
         cached_tokens: int | None = None,
         reasoning_tokens: int | None = None,
+        web_searches: int | None = None,
+        citations: list[tuple[str, str]] | None = None,
     ) -> Script:
         """Queue how the next matching chat request(s) are answered."""
-        entry = Script(fault, model, answer, served_model, times, cached_tokens, reasoning_tokens)
+        entry = Script(
+            fault,
+            model,
+            answer,
+            served_model,
+            times,
+            cached_tokens,
+            reasoning_tokens,
+            web_searches,
+            citations,
+        )
         self.scripts.append(entry)
         return entry
 
@@ -360,8 +391,7 @@ class FakeOpenRouter:
         if isinstance(messages, list):
             for message in messages:
                 if isinstance(message, dict) and message.get("role") == "user":
-                    content = message.get("content")
-                    last = content if isinstance(content, str) else ""
+                    last = _text_of(message.get("content"))
         answer = f"echo: {last}".strip()
         if self.answer_words:
             words = answer.split()
@@ -471,6 +501,10 @@ class FakeOpenRouter:
             return _json(refusal[0], _error_body(*refusal))
         if self.strict_models and self.catalogue.find(model) is None:
             return _json(400, _error_body(400, f"{model} is not a valid model ID"))
+        try:
+            received = richer.check(body, self.catalogue.find(model))
+        except richer.Invalid as exc:
+            return _json(exc.status, _error_body(exc.status, exc.message))
 
         script = self._take_script(model)
         fault = script.fault
@@ -487,6 +521,14 @@ class FakeOpenRouter:
         reasoning = (
             self.reasoning_tokens if script.reasoning_tokens is None else script.reasoning_tokens
         )
+        if received.effort is not None and script.reasoning_tokens is None and not reasoning:
+            reasoning = richer.REASONING_BY_EFFORT.get(received.effort, 0)
+        rich = richer.Richness.of(
+            received,
+            self.catalogue.find(model),
+            searches=script.web_searches,
+            citations=script.citations,
+        )
         turn = _Turn(
             fake=self,
             key=key,
@@ -497,6 +539,7 @@ class FakeOpenRouter:
             cached=cached,
             reasoning=reasoning,
             fault=fault,
+            rich=rich,
         )
         if body.get("stream") is True:
             return await turn.stream(request)
@@ -524,6 +567,7 @@ class _Turn:
     cached: int
     reasoning: int
     fault: Fault | None
+    rich: richer.Richness = field(default_factory=richer.Richness)
     gen_id: str = field(default="")
     created: int = field(default_factory=lambda: int(time.time()))
 
@@ -534,9 +578,9 @@ class _Turn:
 
     def prompt_tokens(self) -> int:
         words = sum(
-            len(str(m.get("content", "")).split()) for m in self.messages if isinstance(m, dict)
+            len(_text_of(m.get("content")).split()) for m in self.messages if isinstance(m, dict)
         )
-        return words + 3 * len(self.messages)
+        return words + 3 * len(self.messages) + self.rich.parts_tokens
 
     def usage(self, sent: int, *, with_cost: bool = True) -> dict[str, Any]:
         prompt = self.prompt_tokens()
@@ -548,6 +592,7 @@ class _Turn:
             (prompt - cached) * Decimal(price.prompt)
             + cached * cache_price
             + completion * Decimal(price.completion)
+            + self.rich.search_cost
         )
         usage: dict[str, Any] = {
             "prompt_tokens": prompt,
@@ -563,6 +608,7 @@ class _Turn:
                 + cached * cache_price,
                 "upstream_inference_completions_cost": completion * Decimal(price.completion),
             }
+        usage.update(self.rich.usage_fields())
         usage["prompt_tokens_details"] = {"cached_tokens": cached, "audio_tokens": 0}
         usage["completion_tokens_details"] = {"reasoning_tokens": self.reasoning, "image_tokens": 0}
         return usage
@@ -649,6 +695,13 @@ class _Turn:
         mid_stream = fault if fault is not None and fault.kind in _MID_STREAM else None
         await response.write(b": OPENROUTER PROCESSING\n\n")
         await send(self.chunk({"role": "assistant", "content": ""}))
+        if self.rich.reasoning:
+            # Reasoning streams before the answer; a client must never show it.
+            detail = {"type": "reasoning.text", "text": richer.REASONING_TEXT, "index": 0}
+            await send(
+                self.chunk({"role": "assistant", "content": "", "reasoning": richer.REASONING_TEXT})
+            )
+            await send(self.chunk({"role": "assistant", "reasoning_details": [detail]}))
         sent = 0
         for index in range(len(self.pieces) + 1):
             if mid_stream is not None and index == min(mid_stream.after, len(self.pieces)):
@@ -680,7 +733,10 @@ class _Turn:
             await send(self.chunk({"role": "assistant", "content": self.pieces[index]}))
             sent += 1
 
-        await send(self.chunk({"role": "assistant", "content": ""}, "stop"))
+        last: dict[str, Any] = {"role": "assistant", "content": ""}
+        if self.rich.citations:
+            last["annotations"] = self.rich.annotations()
+        await send(self.chunk(last, "stop"))
         kind = fault.kind if fault is not None else None
         if kind != "no_usage":
             usage_chunk = self.chunk({}, None)
@@ -723,6 +779,10 @@ class _Turn:
             native_finish_reason=finish_reason,
             message={"role": "assistant", "content": "".join(self.pieces[:sent]), "refusal": None},
         )
+        if self.rich.citations:
+            choice["message"]["annotations"] = self.rich.annotations()
+        if self.rich.reasoning:
+            choice["message"]["reasoning"] = richer.REASONING_TEXT
         result: dict[str, Any] = {
             "id": self.gen_id,
             "provider": PROVIDER_NAME,

@@ -7,7 +7,8 @@ token that made it and when. Methods: ``auth.test``, ``chat.postMessage``, ``cha
 ``chat.delete``, ``chat.postEphemeral``, ``chat.startStream``, ``chat.appendStream``,
 ``chat.stopStream``, ``users.info``, ``views.open``, ``oauth.v2.access``; the AI-app and App
 Home methods (``assistant.threads.*``, ``views.publish``, the external file upload) come from
-``tests/fakes/slack_ai.py``. Messages take ``text`` or ``markdown_text``.
+``tests/fakes/slack_ai.py``; files users share (``url_private_download`` behind the bot token,
+``files.info``) from ``tests/fakes/slack_files.py``. Messages take ``text`` or ``markdown_text``.
 ``response_url`` posts land on ``/respond/<id>`` and are recorded in ``responses``.
 Socket Mode (``apps.connections.open``, the WebSocket) comes from ``tests/fakes/slack_socket.py``.
 
@@ -54,6 +55,7 @@ from urllib.parse import parse_qsl, urlencode
 from aiohttp import web
 
 from tests.fakes.slack_ai import AiSurface
+from tests.fakes.slack_files import UserFiles
 
 __all__ = [
     "FakeSlack",
@@ -132,7 +134,7 @@ class _Fault:
     times: int
 
 
-class FakeSlack(AiSurface):
+class FakeSlack(AiSurface, UserFiles):
     def __init__(self, *, client_id: str = "123.456", client_secret: str = "shh") -> None:
         self.client_id = client_id
         self.client_secret = client_secret
@@ -164,6 +166,7 @@ class FakeSlack(AiSurface):
         self._runner: web.AppRunner | None = None
         self.root_url = ""
         self._init_ai_surface()
+        self._init_user_files()
 
     # -- lifecycle ------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from adapters.base import ChatMessage, ModelPricing
 from adapters.registry import display_name
 from bot.core.allowlist import pricing_of
 from bot.core.catalogue_sync import PROVIDER
+from bot.core.chat import richer
 from bot.core.chat_catalogue import current_pricing, ensure_served, fit_context
 from bot.core.deps import Deps
 from bot.core.errors import ModelNotAllowed
@@ -40,6 +41,8 @@ class PreparedChat:
     reservation: object | None
     #: Shown with the answer: earlier turns were left out to fit the model's context.
     notice: str | None = None
+    #: Files, web search and reasoning effort going with this chat.
+    extras: richer.Plan = richer.NO_EXTRAS
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +98,7 @@ async def prepare(
     prompt: str,
     model: str | None,
     conversation: ConversationRef | None,
+    extras: richer.ChatExtras | None = None,
 ) -> PreparedChat:
     """Read, resolve the key and hold the budget; raises a UserFacingError (or a provider
     error) that refuses the chat before anything is sent."""
@@ -110,13 +114,17 @@ async def prepare(
     pricing = current_pricing(catalogue, model_id, pricing_of(read.model))
     if pricing.input_per_1m is None:
         pricing = deps.model_settings.price(provider, model_id) or pricing
+    # Files, web search, effort: refused here (before any hold) where the model cannot.
+    plan = await richer.plan(deps, workspace_id=workspace_id, model=read.model, extras=extras)
+    pricing = plan.pricing(pricing)
     fit = fit_context(
         catalogue,
         model_id,
-        [*read.history, ChatMessage(role="user", content=prompt)],
+        [*read.history, plan.user_message(prompt)],
         max_completion_tokens=deps.model_settings.defaults(
             provider, model_id
         ).max_completion_tokens,
+        extra_tokens=plan.prompt_tokens,
     )
     messages = fit.messages
     reservation = None
@@ -124,9 +132,16 @@ async def prepare(
         reservation = await deps.budgets.reserve(
             workspace_id=workspace_id,
             channel_id=ctx.channel_id,
-            estimate_nano=estimate_nano(messages, pricing),
+            estimate_nano=estimate_nano(messages, pricing) + plan.estimate_nano(pricing),
             has_limits=read.has_limits,
         )
     return PreparedChat(
-        workspace_id, read.model, pricing, key, messages, reservation, notice=fit.notice
+        workspace_id,
+        read.model,
+        pricing,
+        key,
+        messages,
+        reservation,
+        notice=fit.notice,
+        extras=plan,
     )

@@ -144,6 +144,8 @@ async def _write(
             cached_tokens=usage.cached_tokens if usage else 0,
             completion_tokens=usage.completion_tokens if usage else 0,
             reasoning_tokens=usage.reasoning_tokens if usage else 0,
+            web_search_requests=usage.web_search_requests if usage else 0,
+            web_search_cost_nano=ending.cost.search_nano,
             cost_nano=ending.cost.nano,
             cost_source=ending.cost.source,
             generation_id=ending.generation_id,

@@ -16,12 +16,15 @@ from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from decimal import Decimal
 
-from adapters.base import ChatRequest, StreamFailed, StreamFinished, TextDelta
+from adapters.base import ChatRequest, StreamFailed, StreamFinished, TextDelta, Usage
+from adapters.error_facts import unsupported_feature
 from adapters.errors import ProviderError
 from adapters.registry import display_name
 from bot.core.catalogue_sync import PROVIDER
 from bot.core.chat.prepare import PreparedChat, prepare
 from bot.core.chat.record import Ending, Turn, record
+from bot.core.chat.richer import ChatExtras, cannot_at_provider
+from bot.core.chat.sources import sources_of
 from bot.core.chat_catalogue import failure_sentence
 from bot.core.deps import Deps
 from bot.core.errors import UserFacingError
@@ -79,13 +82,15 @@ class Chats:
         *,
         conversation: ConversationRef | None = None,
         anchors: Sequence[str] = (),
+        extras: ChatExtras | None = None,
     ) -> AsyncGenerator[Reply, None]:
         """Run one chat turn.
 
         ``anchors``: the platform messages whose replies continue this conversation. The
         front-end may still add to the sequence (a list) while the answer streams, e.g. the
         message it posted on ``ChatStarted``; they are written with the turn, in the same
-        transaction, once the answer is complete.
+        transaction, once the answer is complete. ``extras``: attached files, web search,
+        reasoning effort (see :mod:`bot.core.chat.richer`).
         """
         started = time.monotonic()
         try:
@@ -98,6 +103,7 @@ class Chats:
                 prompt=prompt,
                 model=model,
                 conversation=conversation,
+                extras=extras,
             )
         except UserFacingError as exc:
             yield ChatFailed(exc.message)
@@ -105,8 +111,10 @@ class Chats:
         except ProviderError as exc:
             yield ChatFailed(provider_sentence(exc))
             return
+        # The history keeps a reference to each attached file, never its bytes.
+        stored = ready.extras.stored_prompt(prompt)
         turn = Turn(
-            ctx, ws_id, ready.model, prompt, conversation, started, ready.reservation, anchors
+            ctx, ws_id, ready.model, stored, conversation, started, ready.reservation, anchors
         )
         async with aclosing(self._stream(ready, turn)) as stream:
             async for reply in stream:
@@ -121,6 +129,8 @@ class Chats:
             temperature=defaults.temperature,
             max_completion_tokens=defaults.max_completion_tokens,
             user=end_user(ctx),
+            web_search=ready.extras.web_search,
+            reasoning_effort=ready.extras.effort,
         )
 
     async def _stream(self, ready: PreparedChat, turn: Turn) -> AsyncGenerator[Reply, None]:
@@ -159,6 +169,9 @@ class Chats:
         """The sentence for a chat the provider refused before any text: the catalogue's
         where it explains the refusal (a retired model, a 403 kind, a prompt too long)."""
         provider = ready.model.provider
+        unsupported = unsupported_feature(final.error)
+        if unsupported is not None:
+            return cannot_at_provider(ready.model.model_id, unsupported)
         sentence = await failure_sentence(
             self.deps.catalogue if provider == PROVIDER else None,
             self.deps.store,
@@ -189,6 +202,8 @@ class Chats:
             cached_tokens=usage.cached_tokens if usage else 0,
             cost=cost,
             seconds=seconds,
+            reasoning_tokens=usage.reasoning_tokens if usage else 0,
+            searches=_searches(ready, usage),
         )
         notices = [ready.notice] if ready.notice else []
         if isinstance(final, StreamFailed):
@@ -202,4 +217,11 @@ class Chats:
             cost=cost,
             cut_off=cut_off,
             notices=tuple(notices),
+            sources=sources_of(final.citations),
         )
+
+
+def _searches(ready: PreparedChat, usage: Usage | None) -> int | None:
+    """The searches to show in the footer: any that ran, and 0 for a chat that could search."""
+    ran = usage.web_search_requests if usage is not None else 0
+    return ran if ran or ready.extras.web_search is not None else None
