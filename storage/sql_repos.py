@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import stores
-from storage.models import AllowedModel, Budget, Conversation, UsageRecord, Workspace
+from storage.models import AllowedModel, Budget, Conversation, UsageRecord
 from storage.records import (
     AllowedModelRow,
     BudgetRow,
@@ -22,17 +22,12 @@ from storage.records import (
     ConversationRef,
     LedgerRow,
     NewModel,
-    StoredKey,
+    Standing,
     StoredMessage,
     UsageEntry,
     UsageSummary,
-    WorkspaceRow,
+    UserSpend,
 )
-
-
-def _workspace(row: Workspace) -> WorkspaceRow:
-    assert row.id is not None
-    return WorkspaceRow(row.id, row.platform, row.external_id, row.name, row.default_model)
 
 
 def _allowed(row: AllowedModel) -> AllowedModelRow:
@@ -53,7 +48,7 @@ def _conversation(row: Conversation | None) -> ConversationRef | None:
 
 def _budget(row: Budget) -> BudgetRow:
     assert row.id is not None
-    return BudgetRow(row.id, row.channel_id, row.limit_nano, row.notified_month)
+    return BudgetRow(row.id, row.channel_id, row.limit_nano, row.user_id, row.set_by)
 
 
 def ledger_row(row: UsageRecord) -> LedgerRow:
@@ -88,29 +83,6 @@ class SessionRepo:
         self.session = session
 
 
-class SqlWorkspaces(SessionRepo):
-    async def get_or_create(
-        self, *, platform: str, external_id: str, name: str | None
-    ) -> tuple[WorkspaceRow, bool]:
-        row, created = await stores.get_or_create_workspace(
-            self.session, platform=platform, external_id=external_id, name=name
-        )
-        return _workspace(row), created
-
-    async def get(self, workspace_id: int) -> WorkspaceRow | None:
-        row = await stores.get_workspace_by_id(self.session, workspace_id=workspace_id)
-        return _workspace(row) if row is not None else None
-
-    async def find(self, *, external_id: str, platform: str | None) -> list[WorkspaceRow]:
-        rows = await stores.find_workspaces(
-            self.session, external_id=external_id, platform=platform
-        )
-        return [_workspace(r) for r in rows]
-
-    async def set_default_model(self, workspace_id: int, model_id: str | None) -> None:
-        await stores.set_default_model(self.session, workspace_id=workspace_id, model_id=model_id)
-
-
 class SqlAllowlist(SessionRepo):
     async def list(self, workspace_id: int) -> list[AllowedModelRow]:
         return [
@@ -138,31 +110,6 @@ class SqlAllowlist(SessionRepo):
 
     async def remove(self, workspace_id: int, model_id: str) -> bool:
         return await stores.remove_model(self.session, workspace_id=workspace_id, model_id=model_id)
-
-
-class SqlKeys(SessionRepo):
-    async def get(self, workspace_id: int, provider: str) -> StoredKey | None:
-        row = await stores.get_key(self.session, workspace_id=workspace_id, provider=provider)
-        return StoredKey(row.provider, row.ciphertext, row.masked) if row is not None else None
-
-    async def list(self, workspace_id: int) -> list[StoredKey]:
-        rows = await stores.list_keys(self.session, workspace_id=workspace_id)
-        return [StoredKey(r.provider, r.ciphertext, r.masked) for r in rows]
-
-    async def set(
-        self, workspace_id: int, *, provider: str, ciphertext: bytes, masked: str, set_by: str
-    ) -> None:
-        await stores.set_key(
-            self.session,
-            workspace_id=workspace_id,
-            provider=provider,
-            ciphertext=ciphertext,
-            masked=masked,
-            set_by=set_by,
-        )
-
-    async def delete(self, workspace_id: int, provider: str) -> bool:
-        return await stores.delete_key(self.session, workspace_id=workspace_id, provider=provider)
 
 
 class SqlConversations(SessionRepo):
@@ -284,6 +231,13 @@ class SqlUsage(SessionRepo):
             self.session, workspace_id=workspace_id, channel_id=channel_id, since=since, until=until
         )
 
+    async def summarize_user(
+        self, workspace_id: int, user_id: str, *, since: datetime | None, until: datetime | None
+    ) -> UsageSummary:
+        return await stores.summarize_user(
+            self.session, workspace_id=workspace_id, user_id=user_id, since=since, until=until
+        )
+
     async def stream(
         self, workspace_id: int, *, since: datetime | None, with_generation_id: bool = False
     ) -> AsyncIterator[LedgerRow]:
@@ -316,9 +270,11 @@ class SqlBudgets(SessionRepo):
     async def has_any(self, workspace_id: int) -> bool:
         return await stores.has_budgets(self.session, workspace_id=workspace_id)
 
-    async def applying(self, workspace_id: int, channel_id: str) -> list[BudgetRow]:
+    async def applying(
+        self, workspace_id: int, channel_id: str, user_id: str = ""
+    ) -> list[BudgetRow]:
         rows = await stores.get_budgets(
-            self.session, workspace_id=workspace_id, channel_id=channel_id
+            self.session, workspace_id=workspace_id, channel_id=channel_id, user_id=user_id
         )
         return [_budget(r) for r in rows]
 
@@ -327,8 +283,14 @@ class SqlBudgets(SessionRepo):
             _budget(r) for r in await stores.list_budgets(self.session, workspace_id=workspace_id)
         ]
 
+    async def get(self, workspace_id: int, channel_id: str, user_id: str = "") -> BudgetRow | None:
+        row = await stores.get_budget(
+            self.session, workspace_id=workspace_id, channel_id=channel_id, user_id=user_id
+        )
+        return _budget(row) if row is not None else None
+
     async def set(
-        self, workspace_id: int, channel_id: str, *, limit_nano: int, set_by: str
+        self, workspace_id: int, channel_id: str, *, limit_nano: int, set_by: str, user_id: str = ""
     ) -> None:
         await stores.set_budget(
             self.session,
@@ -336,18 +298,30 @@ class SqlBudgets(SessionRepo):
             channel_id=channel_id,
             limit_nano=limit_nano,
             set_by=set_by,
+            user_id=user_id,
         )
 
-    async def clear(self, workspace_id: int, channel_id: str) -> bool:
+    async def clear(self, workspace_id: int, channel_id: str, user_id: str = "") -> bool:
         return await stores.clear_budget(
-            self.session, workspace_id=workspace_id, channel_id=channel_id
+            self.session, workspace_id=workspace_id, channel_id=channel_id, user_id=user_id
         )
 
-    async def claim_notice(self, budget_id: int, month: str) -> bool:
-        return await stores.claim_notice(self.session, budget_id=budget_id, month=month)
+    async def claim_notice(
+        self, budget_id: int, month: str, *, level: int = 80, subject: str = ""
+    ) -> bool:
+        return await stores.claim_notice(
+            self.session, budget_id=budget_id, month=month, level=level, subject=subject
+        )
 
     async def hold(
-        self, workspace_id: int, channel_id: str, *, amount_nano: int, now: datetime, ttl: timedelta
+        self,
+        workspace_id: int,
+        channel_id: str,
+        *,
+        amount_nano: int,
+        now: datetime,
+        ttl: timedelta,
+        user_id: str = "",
     ) -> int:
         return await stores.add_reservation(
             self.session,
@@ -356,6 +330,7 @@ class SqlBudgets(SessionRepo):
             amount_nano=amount_nano,
             now=now,
             ttl=ttl,
+            user_id=user_id,
         )
 
     async def release(self, workspace_id: int, hold_id: int) -> None:
@@ -381,3 +356,21 @@ class SqlBudgets(SessionRepo):
             self.session, workspace_id=workspace_id, first_day=first_day, now=now
         )
         return ChannelSpend(spent, held)
+
+    async def by_user(self, workspace_id: int, first_day: date, now: datetime) -> UserSpend:
+        spent, held = await stores.spend_by_user(
+            self.session, workspace_id=workspace_id, first_day=first_day, now=now
+        )
+        return UserSpend(spent, held)
+
+    async def standing(
+        self, workspace_id: int, channel_id: str, user_id: str, first_day: date, now: datetime
+    ) -> Standing:
+        return await stores.standing(
+            self.session,
+            workspace_id=workspace_id,
+            channel_id=channel_id,
+            user_id=user_id,
+            first_day=first_day,
+            now=now,
+        )

@@ -192,7 +192,7 @@ class DatabaseBudgetGuard:
             await tx.budgets.release(ws_id, reservation.reservation_id)
             for budget in await tx.budgets.applying(ws_id, reservation.channel_id):
                 state = await _state(tx, ws_id, budget, month, now)
-                if state.percent < NOTICE_PERCENT or budget.notified_month == _month_key(month):
+                if state.percent < NOTICE_PERCENT:
                     continue
                 if await tx.budgets.claim_notice(budget.id, _month_key(month)):
                     notices.append(notice(state))
