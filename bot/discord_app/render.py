@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import discord
 
@@ -18,6 +18,7 @@ from bot.core.replies import (
     ChatStarted,
     ErrorReply,
     KeyPromptReply,
+    Notice,
     Reply,
     TextReply,
 )
@@ -40,6 +41,8 @@ class ChatOutcome:
     completed: ChatCompleted | None = None
     #: A private error that could not be shown in the (public) answer messages.
     private_error: str | None = None
+    #: Budget notices, to deliver once the answer is shown (``bot.discord_app.notices``).
+    notices: list[Notice] = field(default_factory=list)
 
 
 async def stream_answer(
@@ -59,6 +62,8 @@ async def stream_answer(
                 await live.open()
             elif isinstance(reply, ChatDelta):
                 live.append(reply.text)
+            elif isinstance(reply, Notice):
+                outcome.notices.append(reply)
             elif isinstance(reply, ChatCompleted):
                 outcome.completed = reply
                 before = sink.message_ids

@@ -35,7 +35,13 @@ from bot.slack_app.chat import ChatTarget, SlackStreaming, render_chat
 from bot.slack_app.errors import error_code
 from bot.slack_app.modal import ModalOrigin, key_modal
 from bot.slack_app.notify import EventNotifier, Notifier, ResponseUrlNotifier
-from bot.slack_app.payloads import SlashCommand, anchor, is_human_message, slack_user
+from bot.slack_app.payloads import (
+    SlashCommand,
+    anchor,
+    is_human_message,
+    slack_channel,
+    slack_user,
+)
 from bot.slack_app.text import quote, strip_mention, unescape
 
 log = logging.getLogger(__name__)
@@ -85,6 +91,7 @@ class Handlers:
             is_admin=is_admin,
             workspace_name=name,
             format_user=slack_user,
+            format_channel=slack_channel,
         )
 
     @staticmethod

@@ -15,11 +15,14 @@ from tests.fakes.discord_payloads import (
     FakeChannel,
     FakeGuild,
     FakeUser,
+    member,
     message,
 )
 from tests.fakes.discord_rest import RestRoutes, content_of, error, json_response, too_long
 
 CALLBACK_DEADLINE = 3.0
+#: Application command option type USER.
+USER_OPTION = 6
 
 
 @dataclass
@@ -91,6 +94,13 @@ class InteractionRoutes(RestRoutes):
         for key, value in options.items():
             spec = next((o for o in level.get("options", []) if o["name"] == key), None)
             assert spec is not None, f"/{command} has no option {key}"
+            if spec["type"] == USER_OPTION and isinstance(value, FakeUser):
+                # Discord sends a user option as an id, with the user and member resolved.
+                resolved = data.setdefault("resolved", {})
+                resolved.setdefault("users", {})[str(value.id)] = value.payload()
+                their = {k: v for k, v in member(value).items() if k != "user"}
+                resolved.setdefault("members", {})[str(value.id)] = their
+                value = str(value.id)
             option: dict[str, Any] = {"type": spec["type"], "name": key, "value": value}
             if key == focused:
                 option["focused"] = True
