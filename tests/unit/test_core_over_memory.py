@@ -189,6 +189,15 @@ MEMBER_COMMANDS = [
     "/budget set 5",
     "/budget clear",
     "/costs workspace",
+    "/budget set 5 --user bob",
+    "/budget set 2 --each-user",
+    "/budget clear --each-user",
+    "/models default openai/gpt-4o-mini --channel",
+    "/prompt set Be brief.",
+    "/prompt clear --channel",
+    "/access channel off",
+    "/access user bob off",
+    "/audit",
 ]
 
 
