@@ -16,7 +16,7 @@ from bot.core.replies import Invocation
 _IDS: dict[str, tuple[re.Pattern[str], str]] = {
     "slack": (re.compile(r"^[UW][A-Z0-9]+$"), "a Slack user; mention them, e.g. @name"),
     "discord": (
-        re.compile(r"^\d{1,21}$"),
+        re.compile(r"^[0-9]{1,21}$"),
         "a Discord member; pick them in the user option or mention them",
     ),
 }

@@ -251,6 +251,8 @@ def parse_audit(rest: str) -> PolicyCommand:
     words = rest.split()
     if not words:
         return AuditShow()
-    if len(words) == 1 and words[0].isdigit() and 1 <= int(words[0]) <= MAX_AUDIT_ROWS:
-        return AuditShow(int(words[0]))
+    # isascii: str.isdigit() also accepts digits int() cannot read ("²").
+    count = words[0] if len(words) == 1 and words[0].isascii() and words[0].isdigit() else "0"
+    if 1 <= int(count) <= MAX_AUDIT_ROWS:
+        return AuditShow(int(count))
     raise _usage("audit")

@@ -15,6 +15,11 @@ from bot.discord_app.stream import NO_MENTIONS
 log = logging.getLogger(__name__)
 
 
+def _is_discord_id(user_id: str | None) -> bool:
+    """Discord ids are ASCII digits (``str.isdigit`` alone also accepts "²")."""
+    return bool(user_id) and str(user_id).isascii() and str(user_id).isdigit()
+
+
 async def direct_message(client: discord.Client, user_id: str, text: str) -> None:
     """A DM to ``user_id`` (``POST /users/@me/channels``, then the message)."""
     channel = await client.create_dm(discord.Object(id=int(user_id)))
@@ -41,7 +46,7 @@ async def deliver_notices(
                 )
             elif notice.audience == "asker" and asker_id is not None:
                 await direct_message(client, asker_id, notice.text)
-            elif notice.audience == "direct" and notice.user_id and notice.user_id.isdigit():
-                await direct_message(client, notice.user_id, notice.text)
+            elif notice.audience == "direct" and _is_discord_id(notice.user_id):
+                await direct_message(client, str(notice.user_id), notice.text)
         except (discord.HTTPException, ValueError):
             log.warning("Discord refused a budget notice (%s)", notice.audience, exc_info=True)

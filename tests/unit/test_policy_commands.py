@@ -86,6 +86,7 @@ def test_parses(text: str, expected: c.Command) -> None:
         "/audit 0",
         "/audit 51",
         "/audit ten",
+        "/audit ²",
     ],
 )
 def test_rejects_with_usage(text: str) -> None:

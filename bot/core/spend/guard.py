@@ -122,27 +122,31 @@ async def budget_states(
     if not budgets:
         return []
     month = month_start(now)
-    spend = await tx.budgets.by_channel(workspace_id, month.date(), now)
-    people = None
+    channels = people = None
+    if any(b.user_id == WORKSPACE_BUDGET for b in budgets):
+        channels = await tx.budgets.by_channel(workspace_id, month.date(), now)
     if any(b.user_id != WORKSPACE_BUDGET for b in budgets):
         people = await tx.budgets.by_user(workspace_id, month.date(), now)
     states = []
     for budget in budgets:
         channel = None if budget.channel_id == WORKSPACE_BUDGET else budget.channel_id
-        if budget.user_id != WORKSPACE_BUDGET:
-            # The each-user limit counts the asker's spend where there is an asker.
-            each = budget.user_id == EACH_USER
-            whose = (user_id or None) if each and channel_id is not None else None
-            whose = whose if each else budget.user_id
-            spent = people.spent.get(whose, 0) if people is not None and whose else 0
-            held = people.held.get(whose, 0) if people is not None and whose else 0
-            scope: Literal["workspace", "channel", "user"] = "user"
-        elif channel is None:
-            spent, held, whose = sum(spend.spent.values()), sum(spend.held.values()), None
+        scope: Literal["workspace", "channel", "user"]
+        if people is not None and budget.user_id != WORKSPACE_BUDGET:
+            # The each-user limit counts the asker's spend, when there is an asker.
+            whose: str | None = budget.user_id
+            if budget.user_id == EACH_USER:
+                whose = (user_id or None) if channel_id is not None else None
+            spent = people.spent.get(whose, 0) if whose else 0
+            held = people.held.get(whose, 0) if whose else 0
+            scope = "user"
+        elif channels is not None and channel is None:
+            spent, held, whose = sum(channels.spent.values()), sum(channels.held.values()), None
             scope = "workspace"
         else:
-            spent, held, whose = spend.spent.get(channel, 0), spend.held.get(channel, 0), None
-            scope = "channel"
+            assert channels is not None
+            assert channel is not None
+            spent, held = channels.spent.get(channel, 0), channels.held.get(channel, 0)
+            whose, scope = None, "channel"
         states.append(
             BudgetState(
                 scope=scope,

@@ -285,7 +285,9 @@ def render_costs(report: CostReport, ctx: Invocation, top: int = 10) -> str:
     where = "this channel" if report.scope == "channel" else "this workspace"
     t = s.totals
     budgets = (
-        render_budget_states(report.budgets, now=report.now, channel_id=None)
+        render_budget_states(
+            report.budgets, now=report.now, channel_id=None, format_user=ctx.format_user
+        )
         if report.scope == "workspace" and report.now is not None
         else None
     )
