@@ -8,7 +8,9 @@
 (streaming ``--words`` words, ``--delay`` seconds apart) and a fake Slack Web API (in this
 process) behind ``SLACK_API_URL``. The client first opens its connections (Slack's senders
 keep theirs alive), warms up with ``/apikey set`` and one chat, then sends all commands, signed,
-at once. ``--profile PATH`` runs the bot under cProfile. ``--reference`` runs the same load
+at once. ``--budget USD`` sets a workspace spend limit during the warm-up, so every chat goes
+through budget admission (the locked transaction and the capped answer). ``--profile PATH``
+runs the bot under cProfile. ``--reference`` runs the same load
 against ``slack_reference_responder.py`` instead: a bare aiohttp responder with no framework and
 no database, the floor that this machine and harness put under any Python bot.
 
@@ -234,6 +236,12 @@ async def run(args: argparse.Namespace) -> Results:
                     setup = await send(http, urls[0], slack, None, f"set {KEY}", user="UADMIN",
                                        command="/apikey")  # fmt: skip
                     await slack.wait_for(lambda: bool(slack.responses_to(setup.response_url)), 30)
+                    if args.budget:
+                        limit = await send(http, urls[0], slack, None, f"set {args.budget}",
+                                           user="UADMIN", command="/budget")  # fmt: skip
+                        await slack.wait_for(
+                            lambda: bool(slack.responses_to(limit.response_url)), 30
+                        )
                     for url in urls:
                         await send(http, url, slack, None, "warm up")
 
@@ -320,7 +328,8 @@ def report(args: argparse.Namespace, r: Results) -> None:
         if args.reference
         else f"{'one' if args.workers == 1 else args.workers} `routerbot slack` "
         f"({'PostgreSQL' if args.database_url else 'SQLite'}, "
-        f"SLACK_STREAMING={args.streaming})"
+        f"SLACK_STREAMING={args.streaming}"
+        f"{f', workspace limit ${args.budget}' if args.budget else ''})"
     )
     print(f"\nSlack load: {len(r.chats)} concurrent /chat at {target}\n")
     for name, value, note in rows:
@@ -338,6 +347,9 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=60.0)
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
     parser.add_argument("--profile", default=None, help="run the bot under cProfile, to PATH")
+    parser.add_argument(
+        "--budget", default=None, help="a workspace spend limit in USD (every chat is admitted)"
+    )
     parser.add_argument(
         "--workers",
         type=int,

@@ -24,6 +24,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     console = sub.add_parser("console", help="chat and manage a workspace from the terminal")
     console.add_argument("--workspace", default="default", help="console workspace name")
+    console.add_argument("--user", default=None, help="who types (default: the login name)")
+    console.add_argument("--channel", default="console", help="where (default: console)")
+    console.add_argument(
+        "--member", action="store_true", help="type as a member, not as the workspace's admin"
+    )
     sub.add_parser("slack", help="run the Slack front-end (HTTP on $PORT, or Socket Mode)")
     sub.add_parser("discord", help="run the Discord front-end")
     sub.add_parser("run", help="run every front-end whose credentials are configured")
@@ -51,7 +56,7 @@ def _fail(message: str) -> int:
     return 2
 
 
-async def _console(settings: Settings, workspace: str) -> int:
+async def _console(settings: Settings, args: argparse.Namespace) -> int:
     from bot.console import run_console
     from bot.core.pricing import ModelSettings
     from bot.core.text import clean_text
@@ -62,8 +67,10 @@ async def _console(settings: Settings, workspace: str) -> int:
     await run_console(
         settings,
         model_settings,
-        workspace=clean_text(workspace),
-        user=clean_text(getpass.getuser()),
+        workspace=clean_text(getattr(args, "workspace", "default")),
+        user=clean_text(getattr(args, "user", None) or getpass.getuser()),
+        channel=clean_text(getattr(args, "channel", "console")),
+        member=getattr(args, "member", False),
     )
     return 0
 
@@ -133,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging("WARNING" if command == "console" else settings.routerbot_log_level)
     try:
         if command == "console":
-            return asyncio.run(_console(settings, getattr(args, "workspace", "default")))
+            return asyncio.run(_console(settings, args))
         if command == "db":
             return asyncio.run(_db_upgrade(settings))
         if command == "secret-key":

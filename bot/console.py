@@ -1,9 +1,12 @@
 """The terminal front-end: the full command grammar at a prompt or line by line from stdin.
 
 Lines that start with ``/`` are commands; any other line continues the current conversation
-(or starts one with the default model). Nothing typed is echoed back, so a key pasted with
-``/apikey set`` stays only where the terminal itself showed it. This module must not import
-slack_bolt or discord: the console starts fast and works without them.
+(or starts one with the default model). ``--user``, ``--channel`` and ``--member`` say who types
+where, so every rule (limits on people, channel policies, access) can be tried from a terminal;
+notices meant for others (a direct message to an admin) are printed, marked as such.
+Nothing typed is echoed back, so a key pasted with ``/apikey set`` stays only where the
+terminal itself showed it. This module must not import slack_bolt or discord: the console
+starts fast and works without them.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from bot.core.replies import (
     ErrorReply,
     Invocation,
     KeyPromptReply,
+    Notice,
     Reply,
     TextReply,
 )
@@ -43,6 +47,8 @@ if TYPE_CHECKING:
     from bot.runtime import Runtime
 
 PROMPT = "routerbot> "
+#: The console's channel when ``--channel`` is not given.
+DEFAULT_CHANNEL = "console"
 
 
 class Console:
@@ -54,20 +60,25 @@ class Console:
         user: str,
         out: TextIO,
         interactive: bool,
+        channel: str = DEFAULT_CHANNEL,
+        member: bool = False,
     ) -> None:
         self.runtime = runtime
         self.out = out
         self.interactive = interactive
-        # The operator of a console is its workspace's admin.
+        # The operator of a console is its workspace's admin, unless --member says otherwise.
         self.ctx = Invocation(
             platform="console",
             workspace_id=workspace,
             workspace_name=workspace,
-            channel_id="console",
+            channel_id=channel,
             user_id=user,
-            is_admin=True,
+            is_admin=not member,
+            format_channel=lambda c: f"#{c}",
         )
         self.conversation: ConversationRef | None = None
+        #: Notices arrive before the answer ends; they are printed after it.
+        self._notices: list[Notice] = []
 
     def write(self, text: str) -> None:
         self.out.write(text)
@@ -103,6 +114,16 @@ class Console:
         streamed = False
         async for reply in replies:  # type: ignore[attr-defined]
             streamed = await self._render_one(reply, streamed)
+        for notice in self._notices:
+            self.write(f"{self._notice_text(notice)}\n")
+        self._notices.clear()
+
+    def _notice_text(self, notice: Notice) -> str:
+        if notice.audience == "direct":
+            return f"(direct message to {notice.user_id}) {notice.text}"
+        if notice.audience == "asker":
+            return f"(only you see this) {notice.text}"
+        return f"(to #{self.ctx.channel_id}) {notice.text}"
 
     async def _render_one(self, reply: Reply, streamed: bool) -> bool:
         match reply:
@@ -139,6 +160,9 @@ class Console:
             case KeyPromptReply(provider=provider):
                 await self._prompt_key(provider)
                 return False
+            case Notice():
+                self._notices.append(reply)
+                return streamed
         return streamed
 
     async def _prompt_key(self, provider: str | None) -> None:
@@ -195,6 +219,8 @@ async def run_console(
     *,
     workspace: str,
     user: str,
+    channel: str = DEFAULT_CHANNEL,
+    member: bool = False,
     stdin: TextIO = sys.stdin,
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
@@ -217,9 +243,10 @@ async def run_console(
         if interactive:
             with contextlib.suppress(ImportError):
                 import readline  # noqa: F401  (line editing and history for input())
+            role = "a member" if member else "an admin"
             out.write(
-                f"routerbot console — workspace {workspace}. Type /help, /quit to leave; "
-                "plain text chats.\n"
+                f"routerbot console — workspace {workspace}, #{channel}, {user} ({role}). "
+                "Type /help, /quit to leave; plain text chats.\n"
             )
             out.flush()
         while True:
@@ -233,7 +260,13 @@ async def run_console(
                         err.write(f"{warning}\n")
                         err.flush()
                     console = Console(
-                        runtime, workspace=workspace, user=user, out=out, interactive=interactive
+                        runtime,
+                        workspace=workspace,
+                        user=user,
+                        out=out,
+                        interactive=interactive,
+                        channel=channel,
+                        member=member,
                     )
                 await console.handle_line(line)
             except EOFError:

@@ -126,6 +126,8 @@ class UsageRecord(SQLModel, table=True):
     __table_args__ = (
         Index("ix_usage_ws_channel_time", "workspace_id", "channel_id", "created_at"),
         Index("ix_usage_ws_time", "workspace_id", "created_at"),
+        # One person's spend in a period (``/costs me``) without scanning the workspace's.
+        Index("ix_usage_ws_user_time", "workspace_id", "user_id", "created_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -247,30 +249,55 @@ class SlackOAuthState(SQLModel, table=True):
 
 
 class Budget(SQLModel, table=True):
-    """A monthly spend limit (calendar month, UTC) for a workspace or one of its channels.
+    """A monthly spend limit (calendar month, UTC): the workspace's, a channel's or a person's.
 
-    ``channel_id`` is ``""`` for the workspace-wide limit rather than NULL, so the unique
-    constraint holds (NULLs never collide). ``notified_month`` (``YYYY-MM``) records that the
-    80 % notice went out for that month: claimed with a conditional UPDATE, so it is sent once
-    even with several workers.
+    The scope is ``(channel_id, user_id)``: ``("", "")`` the workspace, ``(C, "")`` channel
+    ``C``, ``("", U)`` user ``U`` everywhere in the workspace, ``("", "*")`` everyone without a
+    limit of their own (each-user). ``""`` rather than NULL, so the unique constraint holds
+    (NULLs never collide). ``notified_month`` is no longer written (notices are claimed in
+    ``budget_notice``); it stays for workers of the previous release during a rolling deploy.
     """
 
     __tablename__ = "budget"
-    __table_args__ = (UniqueConstraint("workspace_id", "channel_id", name="uq_budget"),)
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "channel_id", "user_id", name="uq_budget_scope"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     workspace_id: int = Field(foreign_key="workspace.id")
     channel_id: str = Field(default="", max_length=64)
+    user_id: str = Field(default="", max_length=64)
     limit_nano: int = Field(sa_column=Column(BigInteger, nullable=False))
     notified_month: str | None = Field(default=None, max_length=7)
     set_by: str | None = Field(default=None, max_length=64)
     updated_at: NaiveDatetime = Field(default_factory=utcnow)
 
 
+class BudgetNotice(SQLModel, table=True):
+    """A notice that went out: limit ``budget_id`` reached ``level`` % in ``month``
+    (``YYYY-MM``) for ``subject`` (the person, for an each-user limit; else ``""``).
+
+    Claimed with an insert that the unique constraint lets only one worker win, so each
+    notice is given once a month however many workers settle chats at once.
+    """
+
+    __tablename__ = "budget_notice"
+    __table_args__ = (
+        UniqueConstraint("budget_id", "subject", "month", "level", name="uq_budget_notice"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    budget_id: int = Field(foreign_key="budget.id")
+    subject: str = Field(default="", max_length=64)
+    month: str = Field(max_length=7)
+    level: int
+
+
 class BudgetReservation(SQLModel, table=True):
     """An estimate held against the budgets while a chat is in flight.
 
     Deleted when the chat settles; ``expires_at`` lets a crashed worker's holds lapse.
+    ``user_id`` is who chatted, so that person's limit counts what they hold.
     """
 
     __tablename__ = "budget_reservation"
@@ -279,9 +306,64 @@ class BudgetReservation(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     workspace_id: int = Field(foreign_key="workspace.id")
     channel_id: str = Field(max_length=64)
+    user_id: str = Field(default="", max_length=64)
     amount_nano: int = Field(sa_column=Column(BigInteger, nullable=False))
     created_at: NaiveDatetime = Field(default_factory=utcnow)
     expires_at: NaiveDatetime
+
+
+class ChannelPolicy(SQLModel, table=True):
+    """What an admin decided for one channel (or, with ``channel_id == ""``, the workspace):
+    its system prompt, its default model, whether chats are off there.
+
+    The workspace's default model stays on ``workspace.default_model``; a channel's is here.
+    """
+
+    __tablename__ = "channel_policy"
+    __table_args__ = (UniqueConstraint("workspace_id", "channel_id", name="uq_channel_policy"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id")
+    channel_id: str = Field(default="", max_length=64)
+    system_prompt: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    default_model: str | None = Field(default=None, max_length=200)
+    chats_off: bool = False
+    updated_by: str | None = Field(default=None, max_length=64)
+    updated_at: NaiveDatetime = Field(default_factory=utcnow)
+
+
+class UserAccess(SQLModel, table=True):
+    """A person whose chats are turned off in a workspace (the row's existence says so)."""
+
+    __tablename__ = "user_access"
+    __table_args__ = (UniqueConstraint("workspace_id", "user_id", name="uq_user_access"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id")
+    user_id: str = Field(max_length=64)
+    set_by: str | None = Field(default=None, max_length=64)
+    created_at: NaiveDatetime = Field(default_factory=utcnow)
+
+
+class AuditEntry(SQLModel, table=True):
+    """One admin change, written in the same transaction as the change itself.
+
+    ``old_value`` and ``new_value`` are what an admin would recognise (a masked key, an
+    amount, a prompt's text), never a secret.
+    """
+
+    __tablename__ = "audit_entry"
+    __table_args__ = (Index("ix_audit_entry_ws_time", "workspace_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id")
+    created_at: NaiveDatetime = Field(default_factory=utcnow)
+    platform: str = Field(max_length=16)
+    user_id: str = Field(max_length=64)
+    action: str = Field(max_length=32)
+    target: str = Field(max_length=255)
+    old_value: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    new_value: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class UsageDaily(SQLModel, table=True):

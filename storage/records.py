@@ -10,8 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-#: The ``channel_id`` of a workspace-wide budget.
+#: The ``channel_id`` of a workspace-wide budget (and the ``user_id`` of one that is not a
+#: person's).
 WORKSPACE_BUDGET = ""
+#: The ``user_id`` of the each-user budget: everyone without a limit of their own.
+EACH_USER = "*"
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,12 +139,15 @@ class UsageSummary:
 
 @dataclass(frozen=True, slots=True)
 class BudgetRow:
-    """A monthly limit: the workspace's (``channel_id == WORKSPACE_BUDGET``) or a channel's."""
+    """A monthly limit. Scope ``(channel_id, user_id)``: ``("", "")`` the workspace's,
+    ``(C, "")`` a channel's, ``("", U)`` one person's, ``("", EACH_USER)`` everyone's own."""
 
     id: int
     channel_id: str
     limit_nano: int
-    notified_month: str | None
+    user_id: str = ""
+    #: Who set it (they hear privately when it reaches 80 % and 100 %).
+    set_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +156,60 @@ class ChannelSpend:
 
     spent: dict[str, int]
     held: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class UserSpend:
+    """This month's known spend and live holds, per person (for the limits on people)."""
+
+    spent: dict[str, int]
+    held: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """This month's known spend and live holds of the three scopes one chat meets: the
+    workspace, its channel, the person asking (one read, under the budget lock)."""
+
+    workspace_spent: int
+    channel_spent: int
+    user_spent: int
+    workspace_held: int
+    channel_held: int
+    user_held: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChatPolicy:
+    """What the admins decided that a chat in one channel, by one person, meets."""
+
+    workspace_prompt: str | None = None
+    channel_prompt: str | None = None
+    #: This channel's default model (overrides the workspace's).
+    channel_model: str | None = None
+    channel_off: bool = False
+    user_off: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One admin change to write: who, what, on what, from what to what (never a secret)."""
+
+    workspace_id: int
+    created_at: datetime
+    platform: str
+    user_id: str
+    action: str
+    target: str
+    old_value: str | None
+    new_value: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRow(AuditRecord):
+    """An admin change as stored, with its id."""
+
+    id: int
 
 
 @dataclass(frozen=True, slots=True)

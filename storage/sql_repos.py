@@ -17,20 +17,13 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import stores
-from storage.models import AllowedModel, Conversation, Workspace
+from storage.models import AllowedModel, Conversation
 from storage.records import (
     AllowedModelRow,
     ConversationRef,
     NewModel,
-    StoredKey,
     StoredMessage,
-    WorkspaceRow,
 )
-
-
-def _workspace(row: Workspace) -> WorkspaceRow:
-    assert row.id is not None
-    return WorkspaceRow(row.id, row.platform, row.external_id, row.name, row.default_model)
 
 
 def _allowed(row: AllowedModel) -> AllowedModelRow:
@@ -57,29 +50,6 @@ class SessionRepo:
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-
-
-class SqlWorkspaces(SessionRepo):
-    async def get_or_create(
-        self, *, platform: str, external_id: str, name: str | None
-    ) -> tuple[WorkspaceRow, bool]:
-        row, created = await stores.get_or_create_workspace(
-            self.session, platform=platform, external_id=external_id, name=name
-        )
-        return _workspace(row), created
-
-    async def get(self, workspace_id: int) -> WorkspaceRow | None:
-        row = await stores.get_workspace_by_id(self.session, workspace_id=workspace_id)
-        return _workspace(row) if row is not None else None
-
-    async def find(self, *, external_id: str, platform: str | None) -> list[WorkspaceRow]:
-        rows = await stores.find_workspaces(
-            self.session, external_id=external_id, platform=platform
-        )
-        return [_workspace(r) for r in rows]
-
-    async def set_default_model(self, workspace_id: int, model_id: str | None) -> None:
-        await stores.set_default_model(self.session, workspace_id=workspace_id, model_id=model_id)
 
 
 class SqlAllowlist(SessionRepo):
@@ -147,31 +117,6 @@ class SqlAllowlist(SessionRepo):
         await stores.mark_available(
             self.session, workspace_id=workspace_id, model_id=model_id, now=now
         )
-
-
-class SqlKeys(SessionRepo):
-    async def get(self, workspace_id: int, provider: str) -> StoredKey | None:
-        row = await stores.get_key(self.session, workspace_id=workspace_id, provider=provider)
-        return StoredKey(row.provider, row.ciphertext, row.masked) if row is not None else None
-
-    async def all(self, workspace_id: int) -> list[StoredKey]:
-        rows = await stores.list_keys(self.session, workspace_id=workspace_id)
-        return [StoredKey(r.provider, r.ciphertext, r.masked) for r in rows]
-
-    async def set(
-        self, workspace_id: int, *, provider: str, ciphertext: bytes, masked: str, set_by: str
-    ) -> None:
-        await stores.set_key(
-            self.session,
-            workspace_id=workspace_id,
-            provider=provider,
-            ciphertext=ciphertext,
-            masked=masked,
-            set_by=set_by,
-        )
-
-    async def delete(self, workspace_id: int, provider: str) -> bool:
-        return await stores.delete_key(self.session, workspace_id=workspace_id, provider=provider)
 
 
 class SqlConversations(SessionRepo):

@@ -4,17 +4,26 @@ records out (the usage ledger with its rollups, spend limits and their holds).""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import fields
 from datetime import date, datetime, timedelta
 
 from storage import stores
 from storage.models import Budget, UsageRecord
-from storage.records import BudgetRow, ChannelSpend, LedgerRow, UsageEntry, UsageSummary
+from storage.records import (
+    BudgetRow,
+    ChannelSpend,
+    LedgerRow,
+    Standing,
+    UsageEntry,
+    UsageSummary,
+    UserSpend,
+)
 from storage.sql_repos import SessionRepo
 
 
 def _budget(row: Budget) -> BudgetRow:
     assert row.id is not None
-    return BudgetRow(row.id, row.channel_id, row.limit_nano, row.notified_month)
+    return BudgetRow(row.id, row.channel_id, row.limit_nano, row.user_id, row.set_by)
 
 
 def ledger_row(row: UsageRecord) -> LedgerRow:
@@ -46,31 +55,9 @@ def ledger_row(row: UsageRecord) -> LedgerRow:
 
 class SqlUsage(SessionRepo):
     async def record(self, entry: UsageEntry) -> None:
-        await stores.record_usage(
-            self.session,
-            record=UsageRecord(
-                workspace_id=entry.workspace_id,
-                channel_id=entry.channel_id,
-                user_id=entry.user_id,
-                provider=entry.provider,
-                model_requested=entry.model_requested,
-                model_served=entry.model_served,
-                prompt_tokens=entry.prompt_tokens,
-                cached_tokens=entry.cached_tokens,
-                completion_tokens=entry.completion_tokens,
-                reasoning_tokens=entry.reasoning_tokens,
-                web_search_requests=entry.web_search_requests,
-                web_search_cost_nano=entry.web_search_cost_nano,
-                cost_nano=entry.cost_nano,
-                cost_source=entry.cost_source,
-                generation_id=entry.generation_id,
-                latency_ms=entry.latency_ms,
-                outcome=entry.outcome,
-                error_kind=entry.error_kind,
-                conversation_id=entry.conversation_id,
-                created_at=entry.created_at,
-            ),
-        )
+        # Every field of the record is a column of the same name.
+        row = UsageRecord(**{f.name: getattr(entry, f.name) for f in fields(entry)})
+        await stores.record_usage(self.session, record=row)
 
     async def conversation_of_generation(
         self, workspace_id: int, generation_id: str
@@ -92,6 +79,13 @@ class SqlUsage(SessionRepo):
             self.session, workspace_id=workspace_id, channel_id=channel_id, since=since, until=until
         )
 
+    async def summarize_user(
+        self, workspace_id: int, user_id: str, *, since: datetime | None, until: datetime | None
+    ) -> UsageSummary:
+        return await stores.summarize_user(
+            self.session, workspace_id=workspace_id, user_id=user_id, since=since, until=until
+        )
+
     async def daily_spend(
         self,
         workspace_id: int,
@@ -99,6 +93,7 @@ class SqlUsage(SessionRepo):
         channel_id: str | None,
         first_day: date | None,
         end_day: date | None,
+        user_id: str | None = None,
     ) -> list[tuple[date, int]]:
         return await stores.daily_spend(
             self.session,
@@ -106,6 +101,7 @@ class SqlUsage(SessionRepo):
             channel_id=channel_id,
             first_day=first_day,
             end_day=end_day,
+            user_id=user_id,
         )
 
     async def stream(
@@ -140,9 +136,11 @@ class SqlBudgets(SessionRepo):
     async def has_any(self, workspace_id: int) -> bool:
         return await stores.has_budgets(self.session, workspace_id=workspace_id)
 
-    async def applying(self, workspace_id: int, channel_id: str) -> list[BudgetRow]:
+    async def applying(
+        self, workspace_id: int, channel_id: str, user_id: str = ""
+    ) -> list[BudgetRow]:
         rows = await stores.get_budgets(
-            self.session, workspace_id=workspace_id, channel_id=channel_id
+            self.session, workspace_id=workspace_id, channel_id=channel_id, user_id=user_id
         )
         return [_budget(r) for r in rows]
 
@@ -151,8 +149,14 @@ class SqlBudgets(SessionRepo):
             _budget(r) for r in await stores.list_budgets(self.session, workspace_id=workspace_id)
         ]
 
+    async def get(self, workspace_id: int, channel_id: str, user_id: str = "") -> BudgetRow | None:
+        row = await stores.get_budget(
+            self.session, workspace_id=workspace_id, channel_id=channel_id, user_id=user_id
+        )
+        return _budget(row) if row is not None else None
+
     async def set(
-        self, workspace_id: int, channel_id: str, *, limit_nano: int, set_by: str
+        self, workspace_id: int, channel_id: str, *, limit_nano: int, set_by: str, user_id: str = ""
     ) -> None:
         await stores.set_budget(
             self.session,
@@ -160,18 +164,30 @@ class SqlBudgets(SessionRepo):
             channel_id=channel_id,
             limit_nano=limit_nano,
             set_by=set_by,
+            user_id=user_id,
         )
 
-    async def clear(self, workspace_id: int, channel_id: str) -> bool:
+    async def clear(self, workspace_id: int, channel_id: str, user_id: str = "") -> bool:
         return await stores.clear_budget(
-            self.session, workspace_id=workspace_id, channel_id=channel_id
+            self.session, workspace_id=workspace_id, channel_id=channel_id, user_id=user_id
         )
 
-    async def claim_notice(self, budget_id: int, month: str) -> bool:
-        return await stores.claim_notice(self.session, budget_id=budget_id, month=month)
+    async def claim_notice(
+        self, budget_id: int, month: str, *, level: int = 80, subject: str = ""
+    ) -> bool:
+        return await stores.claim_notice(
+            self.session, budget_id=budget_id, month=month, level=level, subject=subject
+        )
 
     async def hold(
-        self, workspace_id: int, channel_id: str, *, amount_nano: int, now: datetime, ttl: timedelta
+        self,
+        workspace_id: int,
+        channel_id: str,
+        *,
+        amount_nano: int,
+        now: datetime,
+        ttl: timedelta,
+        user_id: str = "",
     ) -> int:
         return await stores.add_reservation(
             self.session,
@@ -180,6 +196,7 @@ class SqlBudgets(SessionRepo):
             amount_nano=amount_nano,
             now=now,
             ttl=ttl,
+            user_id=user_id,
         )
 
     async def release(self, workspace_id: int, hold_id: int) -> None:
@@ -205,3 +222,21 @@ class SqlBudgets(SessionRepo):
             self.session, workspace_id=workspace_id, first_day=first_day, now=now
         )
         return ChannelSpend(spent, held)
+
+    async def by_user(self, workspace_id: int, first_day: date, now: datetime) -> UserSpend:
+        spent, held = await stores.spend_by_user(
+            self.session, workspace_id=workspace_id, first_day=first_day, now=now
+        )
+        return UserSpend(spent, held)
+
+    async def standing(
+        self, workspace_id: int, channel_id: str, user_id: str, first_day: date, now: datetime
+    ) -> Standing:
+        return await stores.standing(
+            self.session,
+            workspace_id=workspace_id,
+            channel_id=channel_id,
+            user_id=user_id,
+            first_day=first_day,
+            now=now,
+        )

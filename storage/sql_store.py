@@ -1,9 +1,9 @@
 """``SqlStore``: the core's storage ports (``bot.core.ports.Store``) over SQLAlchemy.
 
 ``transaction()`` opens one session in one transaction and hands out the repositories of
-``storage.sql_repos`` plus the process-level ones here (event claims, the answers-in-flight
-journal, Slack installations), all sharing that session. Whatever the block raises rolls the
-transaction back.
+``storage.sql_repos`` and ``storage.sql_settings`` plus the process-level ones here (event
+claims, the answers-in-flight journal, Slack installations), all sharing that session.
+Whatever the block raises rolls the transaction back.
 """
 
 from __future__ import annotations
@@ -25,9 +25,8 @@ from storage.sql_repos import (
     SessionRepo,
     SqlAllowlist,
     SqlConversations,
-    SqlKeys,
-    SqlWorkspaces,
 )
+from storage.sql_settings import SqlAudit, SqlKeys, SqlPolicies, SqlWorkspaces
 from storage.sql_spend import SqlBudgets, SqlUsage
 
 __all__ = ["SqlStore", "SqlUnitOfWork"]
@@ -132,6 +131,14 @@ class SqlUnitOfWork:
     @cached_property
     def budgets(self) -> SqlBudgets:
         return SqlBudgets(self.session)
+
+    @cached_property
+    def policies(self) -> SqlPolicies:
+        return SqlPolicies(self.session)
+
+    @cached_property
+    def audit(self) -> SqlAudit:
+        return SqlAudit(self.session)
 
     @cached_property
     def events(self) -> SqlEvents:

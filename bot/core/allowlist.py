@@ -1,7 +1,8 @@
-"""The allowlist: which models a workspace may use, their stored prices, its default model.
+"""The allowlist: which models a workspace may use, their stored prices, its default model
+and the channels' own defaults.
 
-Changes are admin-only (checked here); anyone may read it. Ids are looked up on their
-provider before they are stored.
+Changes are admin-only (checked here) and audited in their own transaction; anyone may read
+it. Ids are looked up on their provider before they are stored.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 
 from adapters.base import ModelPricing
 from adapters.registry import DEFAULT_PROVIDER, display_name, find_provider, provider_for_model
-from bot.core import permissions
+from bot.core import audit, permissions
 from bot.core.catalogue import Catalogue
 from bot.core.catalogue_sync import confirm_model
 from bot.core.catalogue_texts import allowlist_note
@@ -32,6 +33,16 @@ class ModelEntry:
     is_default: bool
     #: Why the provider no longer serves it (``gone``, ``expired``, ``refused``), if so.
     unavailable: str | None = None
+
+
+def _prices(row: AllowedModelRow | NewModel | None) -> str | None:
+    """How the audit log shows a model's stored prices."""
+    if row is None:
+        return None
+    pricing = ModelPricing(
+        nano_to_price(row.input_nano_per_1m), nano_to_price(row.output_nano_per_1m)
+    )
+    return f"{format_price(pricing.input_per_1m)} in / {format_price(pricing.output_per_1m)} out"
 
 
 def pricing_of(row: AllowedModelRow) -> ModelPricing:
@@ -87,17 +98,26 @@ class Allowlist:
         pricing = info.pricing
         if pricing.input_per_1m is None or pricing.output_per_1m is None:
             pricing = self.deps.model_settings.price(provider, model_id) or pricing
+        new = NewModel(
+            provider=provider,
+            model_id=model_id,
+            input_nano_per_1m=price_to_nano(pricing.input_per_1m),
+            output_nano_per_1m=price_to_nano(pricing.output_per_1m),
+            cached_input_nano_per_1m=price_to_nano(pricing.cached_input_per_1m),
+            added_by=ctx.user_id,
+        )
         async with self.deps.store.transaction() as tx:
-            await tx.allowlist.add(
+            old = await tx.allowlist.get(ws_id, model_id)
+            await tx.allowlist.add(ws_id, new)
+            await audit.record(
+                tx,
+                self.deps,
+                ctx,
                 ws_id,
-                NewModel(
-                    provider=provider,
-                    model_id=model_id,
-                    input_nano_per_1m=price_to_nano(pricing.input_per_1m),
-                    output_nano_per_1m=price_to_nano(pricing.output_per_1m),
-                    cached_input_nano_per_1m=price_to_nano(pricing.cached_input_per_1m),
-                    added_by=ctx.user_id,
-                ),
+                action=audit.MODEL_ADD,
+                target=f"model:{model_id}",
+                old=_prices(old),
+                new=_prices(new),
             )
             await tx.allowlist.mark_available(ws_id, model_id, now=self.deps.clock())
             ws = await tx.workspaces.get(ws_id)
@@ -111,21 +131,60 @@ class Allowlist:
         async with self.deps.store.transaction() as tx:
             ws = await tx.workspaces.get(ws_id)
             was_default = ws is not None and ws.default_model == model_id
+            old = await tx.allowlist.get(ws_id, model_id)
             # The store clears the default in the same transaction when it was this model.
-            if not await tx.allowlist.remove(ws_id, model_id):
+            if old is None or not await tx.allowlist.remove(ws_id, model_id):
                 raise NotFound(f"`{model_id}` is not on this workspace's allowlist; see /models.")
+            # Channels that defaulted to it follow the workspace's default again.
+            await tx.policies.clear_model(ws_id, model_id)
+            await audit.record(
+                tx,
+                self.deps,
+                ctx,
+                ws_id,
+                action=audit.MODEL_REMOVE,
+                target=f"model:{model_id}",
+                old=_prices(old),
+                new=None,
+            )
         return was_default
 
-    async def set_default_model(self, ctx: Invocation, model_id: str) -> None:
+    async def set_default_model(
+        self, ctx: Invocation, model_id: str | None, *, channel: bool = False
+    ) -> bool:
+        """Set the workspace's default model, or with ``channel`` this channel's (``None``:
+        the channel follows the workspace's again); False when there was nothing to clear."""
         permissions.require_admin(self.deps.settings, ctx, "change the default model")
+        if model_id is None and not channel:
+            raise ModelNotAllowed("Name the model to make the default: /models default <id>.")
         ws_id = await self.workspaces.id_of(ctx)
         async with self.deps.store.transaction() as tx:
-            if await tx.allowlist.get(ws_id, model_id) is None:
+            if model_id is not None and await tx.allowlist.get(ws_id, model_id) is None:
                 raise ModelNotAllowed(
                     f"`{model_id}` is not on this workspace's allowlist; add it first with "
                     f"/models add {model_id}."
                 )
-            await tx.workspaces.set_default_model(ws_id, model_id)
+            if channel:
+                policy = await tx.policies.for_chat(ws_id, ctx.channel_id, ctx.user_id)
+                old, target = policy.channel_model, audit.channel_target(ctx.channel_id)
+                if old is None and model_id is None:
+                    return False
+                await tx.policies.set_model(ws_id, ctx.channel_id, model_id, by=ctx.user_id)
+            else:
+                ws = await tx.workspaces.get(ws_id)
+                old, target = (ws.default_model if ws else None), audit.WORKSPACE
+                await tx.workspaces.set_default_model(ws_id, model_id)
+            await audit.record(
+                tx,
+                self.deps,
+                ctx,
+                ws_id,
+                action=audit.MODEL_DEFAULT,
+                target=target,
+                old=old,
+                new=model_id,
+            )
+        return True
 
 
 # -- texts ------------------------------------------------------------------------------------
@@ -171,6 +230,16 @@ def added_text(entry: ModelEntry) -> str:
         f"Added `{entry.model_id}` ({format_price(entry.pricing.input_per_1m)} in / "
         f"{format_price(entry.pricing.output_per_1m)} out per 1M tokens)."
     )
+
+
+def default_text(model_id: str | None, *, channel: bool, changed: bool) -> str:
+    if not channel:
+        return f"`{model_id}` is now the default model."
+    if model_id is not None:
+        return f"`{model_id}` is now this channel's default model (chats here without --model)."
+    if changed:
+        return "This channel now uses the workspace's default model."
+    return "This channel had no default model of its own."
 
 
 def removed_text(model_id: str, was_default: bool) -> str:

@@ -17,8 +17,22 @@ from pydantic import SecretStr
 from adapters.base import Effort
 from adapters.registry import provider_names
 from bot.core.chat.attachments import Attachment
-from bot.core.chat.grammar import CHAT_USAGE, chat_flags
+from bot.core.chat.grammar import chat_flags
 from bot.core.errors import UsageError
+from bot.core.help import HELP_TEXT as HELP_TEXT
+from bot.core.help import USAGE as USAGE
+from bot.core.help import usage_error
+from bot.core.policy_commands import AccessChannel as AccessChannel
+from bot.core.policy_commands import AccessShow as AccessShow
+from bot.core.policy_commands import AccessUser as AccessUser
+from bot.core.policy_commands import AuditShow as AuditShow
+from bot.core.policy_commands import BudgetClear as BudgetClear
+from bot.core.policy_commands import BudgetSet as BudgetSet
+from bot.core.policy_commands import BudgetShow as BudgetShow
+from bot.core.policy_commands import PromptClear as PromptClear
+from bot.core.policy_commands import PromptSet as PromptSet
+from bot.core.policy_commands import PromptShow as PromptShow
+from bot.core.policy_commands import parse_access, parse_audit, parse_budget, parse_prompt
 from bot.core.text import clean_key
 
 Period = Literal["today", "week", "month", "30d", "all"]
@@ -78,7 +92,10 @@ class ModelsRemove:
 
 @dataclass(frozen=True, slots=True)
 class ModelsDefault:
-    model_id: str
+    """``model_id`` None clears this channel's default (only with ``channel``)."""
+
+    model_id: str | None
+    channel: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,23 +137,8 @@ class ApiKeyClear:
 @dataclass(frozen=True, slots=True)
 class Costs:
     period: Period = "month"
-    scope: Literal["channel", "workspace"] = "channel"
-
-
-@dataclass(frozen=True, slots=True)
-class BudgetShow:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class BudgetSet:
-    amount_usd: Decimal
-    channel: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class BudgetClear:
-    channel: bool = False
+    #: ``me``: the asker's own spend and limit.
+    scope: Literal["channel", "workspace", "me"] = "channel"
 
 
 Command = (
@@ -157,38 +159,18 @@ Command = (
     | BudgetShow
     | BudgetSet
     | BudgetClear
+    | PromptShow
+    | PromptSet
+    | PromptClear
+    | AccessShow
+    | AccessChannel
+    | AccessUser
+    | AuditShow
 )
-
-USAGE = {
-    "models": (
-        "Usage: /models [list | recommended | search <words> | info <id> | add <id> | "
-        "remove <id> | default <id>]"
-    ),
-    "chat": CHAT_USAGE,
-    "apikey": "Usage: /apikey [set <key> | status | clear]",
-    "costs": "Usage: /costs [today|week|month|30d|all] or /costs workspace [period]",
-    "budget": "Usage: /budget [set <usd> [--channel] | clear [--channel]]",
-    "help": "Usage: /help",
-}
-
-HELP_TEXT = """\
-routerbot commands:
-• /chat [--model <id>] <prompt> — ask a model; replies continue the conversation
-• /chat --web <prompt> · /chat --effort low|medium|high <prompt> — let it search the web, \
-set how hard it reasons; attach images, PDFs or text files to a mention or reply
-• /models — the models this workspace may use (default marked)
-• /models recommended — recommended models and their prices
-• /models search <words> · /models info <id> — find models the provider serves today
-• /models add|remove|default <id> — manage the allowlist (admins)
-• /apikey set <key> · /apikey status · /apikey clear — the key that pays (admins)
-• /costs [today|week|month|30d|all] — this channel's spend
-• /costs workspace [period] — spend by channel (admins)
-• /budget · /budget set <usd> [--channel] · /budget clear [--channel] — monthly limits (admins)"""
 
 
 def _usage(word: str, problem: str | None = None) -> UsageError:
-    text = USAGE[word]
-    return UsageError(f"{problem} {text}" if problem else text)
+    return usage_error(word, problem)
 
 
 def validate_model_id(model_id: str) -> str:
@@ -226,15 +208,22 @@ def _parse_models(rest: str) -> Command:
         if len(ids) != 1:
             raise _usage("models", "/models info takes exactly one model id.")
         return ModelsInfo(validate_model_id(ids[0]))
-    if sub in ("add", "remove", "rm", "default"):
+    if sub == "default":
+        words = arg.split()
+        channel = "--channel" in words
+        ids = [w for w in words if w != "--channel"]
+        if len(ids) != 1:
+            raise _usage("models", "/models default takes exactly one model id.")
+        if channel and ids[0].lower() in ("clear", "none"):
+            return ModelsDefault(None, channel=True)
+        return ModelsDefault(validate_model_id(ids[0]), channel=channel)
+    if sub in ("add", "remove", "rm"):
         ids = arg.split()
         if len(ids) != 1:
             raise _usage("models", f"/models {sub} takes exactly one model id.")
         model_id = validate_model_id(ids[0])
         if sub == "add":
             return ModelsAdd(model_id)
-        if sub == "default":
-            return ModelsDefault(model_id)
         return ModelsRemove(model_id)
     raise _usage("models", f"Unknown subcommand `{sub[:30]}`.")
 
@@ -294,14 +283,14 @@ def parse_period(word: str) -> Period:
 
 
 def _parse_costs(rest: str) -> Command:
-    tokens = [t.lower() for t in rest.split()]
-    scope: Literal["channel", "workspace"] = "channel"
-    if tokens and tokens[0] in ("workspace", "channel"):
-        scope = "workspace" if tokens[0] == "workspace" else "channel"
-        tokens = tokens[1:]
-    if len(tokens) > 1:
+    words = [t.lower() for t in rest.split()]
+    scope: Literal["channel", "workspace", "me"] = "channel"
+    if words and words[0] in ("workspace", "channel", "me"):
+        scope = "workspace" if words[0] == "workspace" else "me" if words[0] == "me" else "channel"
+        words = words[1:]
+    if len(words) > 1:
         raise _usage("costs")
-    period = parse_period(tokens[0]) if tokens else "month"
+    period = parse_period(words[0]) if words else "month"
     return Costs(period=period, scope=scope)
 
 
@@ -329,25 +318,18 @@ def parse_usd(text: str) -> Decimal:
     return amount
 
 
-def _parse_budget(rest: str) -> Command:
-    tokens = rest.split()
-    channel = "--channel" in tokens
-    tokens = [t for t in tokens if t != "--channel"]
-    if not tokens:
-        if channel:
-            raise _usage("budget")
-        return BudgetShow()
-    sub = tokens[0].lower()
-    if sub == "set" and len(tokens) == 2:
-        return BudgetSet(parse_usd(tokens[1]), channel=channel)
-    if sub == "clear" and len(tokens) == 1:
-        return BudgetClear(channel=channel)
-    if sub in ("show", "status") and len(tokens) == 1 and not channel:
-        return BudgetShow()
-    raise _usage("budget")
-
-
-COMMAND_WORDS = ("models", "chat", "apikey", "costs", "budget", "help", "routerbot")
+COMMAND_WORDS = (
+    "models",
+    "chat",
+    "apikey",
+    "costs",
+    "budget",
+    "prompt",
+    "access",
+    "audit",
+    "help",
+    "routerbot",
+)
 
 
 def parse(text: str) -> Command:
@@ -369,7 +351,13 @@ def parse(text: str) -> Command:
     if word == "costs":
         return _parse_costs(rest)
     if word == "budget":
-        return _parse_budget(rest)
+        return parse_budget(rest, parse_usd)
+    if word == "prompt":
+        return parse_prompt(rest)
+    if word == "access":
+        return parse_access(rest)
+    if word == "audit":
+        return parse_audit(rest)
     if word in ("help", "routerbot"):
         sub, _more = _split_first(rest)
         if word == "routerbot" and sub and sub.lower() != "help":

@@ -12,7 +12,7 @@ from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 
 from adapters.errors import ProviderError
-from bot.core import allowlist, keys, permissions
+from bot.core import allowlist, audit, keys, people, permissions, policies
 from bot.core import commands as c
 from bot.core.chat.attachments import Attachment
 from bot.core.chat.richer import ChatExtras
@@ -49,7 +49,9 @@ def failure_sentence(exc: BaseException | None) -> str:
 
 
 def _is_private(command: c.Command) -> bool:
-    return not isinstance(command, c.Chat | c.ModelsList | c.ModelsRecommended | c.Costs)
+    if isinstance(command, c.Costs):
+        return command.scope != "channel"
+    return not isinstance(command, c.Chat | c.ModelsList | c.ModelsRecommended)
 
 
 class Dispatcher:
@@ -155,9 +157,10 @@ class Dispatcher:
             case c.ModelsRemove(model_id=model_id):
                 was_default = await s.allowlist.remove_model(ctx, model_id)
                 yield TextReply(allowlist.removed_text(model_id, was_default), private=True)
-            case c.ModelsDefault(model_id=model_id):
-                await s.allowlist.set_default_model(ctx, model_id)
-                yield TextReply(f"`{model_id}` is now the default model.", private=True)
+            case c.ModelsDefault(model_id=model_id, channel=channel):
+                changed = await s.allowlist.set_default_model(ctx, model_id, channel=channel)
+                text = allowlist.default_text(model_id, channel=channel, changed=changed)
+                yield TextReply(text, private=True)
             case c.ApiKeyModal(provider=provider):
                 permissions.require_admin(s.settings, ctx, "set the API key")
                 yield KeyPromptReply(provider)
@@ -174,20 +177,56 @@ class Dispatcher:
                 report = await s.spend.costs(ctx, period, scope)
                 yield CostsReply(
                     spend_texts.render_costs(report, ctx),
-                    private=scope == "workspace",
+                    private=scope != "channel",
                     chart=costs_chart(report),
                 )
             case c.BudgetShow():
                 overview = await s.spend.budget_overview(ctx)
                 text = spend_texts.render_budget_states(
-                    overview.states, now=overview.now, channel_id=overview.channel_id
+                    overview.states,
+                    now=overview.now,
+                    channel_id=overview.channel_id,
+                    format_channel=ctx.format_channel,
+                    format_user=ctx.format_user,
+                    me=ctx.user_id,
                 )
                 yield TextReply(text, private=True)
-            case c.BudgetSet(amount_usd=amount, channel=channel):
-                state = await s.spend.set_budget(ctx, amount, channel=channel)
-                yield TextReply(spend_texts.budget_set_text(state), private=True)
-            case c.BudgetClear(channel=channel):
-                removed = await s.spend.clear_budget(ctx, channel=channel)
-                yield TextReply(
-                    spend_texts.budget_cleared_text(removed, channel=channel), private=True
+            case c.BudgetSet(amount_usd=amount, channel=channel, user=user, each_user=each):
+                state = await s.spend.set_budget(
+                    ctx, amount, channel=channel, user=user, each_user=each
                 )
+                yield TextReply(spend_texts.budget_set_text(state, ctx.format_user), private=True)
+            case c.BudgetClear(channel=channel, user=user, each_user=each):
+                removed = await s.spend.clear_budget(
+                    ctx, channel=channel, user=user, each_user=each
+                )
+                person = ctx.format_user(people.user_id(ctx, user)) if user else None
+                text = spend_texts.budget_cleared_text(
+                    removed, channel=channel, person=person, each_user=each
+                )
+                yield TextReply(text, private=True)
+            case c.PromptShow():
+                yield TextReply(policies.prompt_text(await s.policies.policy(ctx)), private=True)
+            case c.PromptSet(text=prompt, channel=channel):
+                await s.policies.set_prompt(ctx, prompt, channel=channel)
+                text = policies.prompt_changed_text(set_=True, channel=channel, changed=True)
+                yield TextReply(text, private=True)
+            case c.PromptClear(channel=channel):
+                changed = await s.policies.set_prompt(ctx, None, channel=channel)
+                text = policies.prompt_changed_text(set_=False, channel=channel, changed=changed)
+                yield TextReply(text, private=True)
+            case c.AccessShow():
+                access = await s.policies.access(ctx)
+                yield TextReply(policies.access_text(access, ctx), private=True)
+            case c.AccessChannel(on=on):
+                changed = await s.policies.set_channel_access(ctx, on=on)
+                text = policies.access_changed_text(who="this channel", on=on, changed=changed)
+                yield TextReply(text, private=True)
+            case c.AccessUser(user=user, on=on):
+                changed = await s.policies.set_user_access(ctx, user, on=on)
+                who = ctx.format_user(people.user_id(ctx, user))
+                text = policies.access_changed_text(who=who, on=on, changed=changed)
+                yield TextReply(text, private=True)
+            case c.AuditShow(count=count):
+                rows = await s.audit.latest(ctx, count)
+                yield TextReply(audit.audit_text(rows, ctx), private=True)

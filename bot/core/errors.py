@@ -40,5 +40,9 @@ class BudgetExceeded(UserFacingError):
     pass
 
 
+class AccessDenied(UserFacingError):
+    """A chat refused by a channel or person access rule (SPEC §5a)."""
+
+
 class ConfigurationError(Exception):
     """The operator's configuration is incomplete; the message says which variable to set."""

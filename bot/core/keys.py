@@ -1,6 +1,7 @@
 """Provider API keys: verified with the provider, stored encrypted, shown only masked.
 
-Setting, checking and clearing a key is admin-only (checked here). A workspace without its own
+Setting, checking and clearing a key is admin-only (checked here); setting and clearing are
+audited, with the masked key only. A workspace without its own
 key uses the operator's fallback key for that provider, if one is configured.
 """
 
@@ -14,7 +15,7 @@ from pydantic import SecretStr
 from adapters.base import KeyInfo
 from adapters.errors import AuthenticationError, ProviderError
 from adapters.registry import display_name, provider_for_key
-from bot.core import permissions
+from bot.core import audit, permissions
 from bot.core.deps import Deps
 from bot.core.errors import NoApiKey, UserFacingError
 from bot.core.format import format_usd
@@ -92,12 +93,23 @@ class Keys:
         ws_id = await self.workspaces.id_of(ctx)
         masked = mask_key(plain)
         async with self.deps.store.transaction() as tx:
+            old = await tx.keys.get(ws_id, provider)
             await tx.keys.set(
                 ws_id,
                 provider=provider,
                 ciphertext=self.deps.vault.encrypt(key),
                 masked=masked,
                 set_by=ctx.user_id,
+            )
+            await audit.record(
+                tx,
+                self.deps,
+                ctx,
+                ws_id,
+                action=audit.KEY_SET,
+                target=f"key:{provider}",
+                old=old.masked if old is not None else None,
+                new=masked,
             )
         log.info("api key set for workspace %s provider %s by %s", ws_id, provider, ctx.user_id)
         return KeyStatus(provider, masked, info)
@@ -129,8 +141,24 @@ class Keys:
         permissions.require_admin(self.deps.settings, ctx, "clear the API key")
         ws_id = await self.workspaces.id_of(ctx)
         providers = [provider] if provider else list(self.deps.adapters)
+        cleared: list[str] = []
         async with self.deps.store.transaction() as tx:
-            return [p for p in providers if await tx.keys.delete(ws_id, p)]
+            for name in providers:
+                old = await tx.keys.get(ws_id, name)
+                if old is None or not await tx.keys.delete(ws_id, name):
+                    continue
+                cleared.append(name)
+                await audit.record(
+                    tx,
+                    self.deps,
+                    ctx,
+                    ws_id,
+                    action=audit.KEY_CLEAR,
+                    target=f"key:{name}",
+                    old=old.masked,
+                    new=None,
+                )
+        return cleared
 
 
 # -- texts ------------------------------------------------------------------------------------

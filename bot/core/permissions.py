@@ -24,6 +24,11 @@ ADMIN_ACTIONS: dict[type[c.Command], str] = {
     c.BudgetShow: "see the budgets",
     c.BudgetSet: "change the budgets",
     c.BudgetClear: "change the budgets",
+    c.PromptSet: "change the system prompt",
+    c.PromptClear: "change the system prompt",
+    c.AccessChannel: "change who may chat",
+    c.AccessUser: "change who may chat",
+    c.AuditShow: "see the audit log",
 }
 WORKSPACE_SPEND = "see the workspace's spend"
 

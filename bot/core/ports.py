@@ -17,35 +17,47 @@ from typing import Protocol
 
 from pydantic import SecretStr
 
+from bot.core.governance_ports import AuditRepo, PolicyRepo
 from storage.crypto import KeyDecryptError, mask_key
 from storage.db import is_database_outage
 from storage.records import (
+    EACH_USER,
     WORKSPACE_BUDGET,
     AllowedModelRow,
     AnswerRow,
+    AuditRecord,
+    AuditRow,
     BudgetRow,
     ChannelSpend,
+    ChatPolicy,
     ConversationRef,
     LedgerRow,
     NewModel,
     SlackInstallationRecord,
+    Standing,
     StoredKey,
     StoredMessage,
     UsageEntry,
     UsageSummary,
     UsageTotals,
+    UserSpend,
     WorkspaceRow,
 )
 
 __all__ = [
+    "EACH_USER",
     "WORKSPACE_BUDGET",
     "AllowedModelRow",
     "AllowlistRepo",
     "AnswerRepo",
     "AnswerRow",
+    "AuditRecord",
+    "AuditRepo",
+    "AuditRow",
     "BudgetRepo",
     "BudgetRow",
     "ChannelSpend",
+    "ChatPolicy",
     "ConversationRef",
     "ConversationRepo",
     "EventRepo",
@@ -54,7 +66,9 @@ __all__ = [
     "KeyRepo",
     "LedgerRow",
     "NewModel",
+    "PolicyRepo",
     "SlackInstallationRecord",
+    "Standing",
     "Store",
     "StoredKey",
     "StoredMessage",
@@ -63,6 +77,7 @@ __all__ = [
     "UsageRepo",
     "UsageSummary",
     "UsageTotals",
+    "UserSpend",
     "Vault",
     "WorkspaceRepo",
     "WorkspaceRow",
@@ -206,8 +221,17 @@ class UsageRepo(Protocol):
         channel_id: str | None,
         first_day: date | None,
         end_day: date | None,
+        user_id: str | None = None,
     ) -> list[tuple[date, int]]:
-        """Known spend per UTC day over ``[first_day, end_day)``, days with rows only."""
+        """Known spend per UTC day over ``[first_day, end_day)``, days with rows only: of a
+        channel, of one person (``user_id``, everywhere in the workspace), or of the whole
+        workspace."""
+        ...
+
+    async def summarize_user(
+        self, workspace_id: int, user_id: str, *, since: datetime | None, until: datetime | None
+    ) -> UsageSummary:
+        """One person's spend (``by_model``, ``by_channel``; ``by_user`` holds only them)."""
         ...
 
     def stream(
@@ -220,6 +244,8 @@ class UsageRepo(Protocol):
 
 
 class BudgetRepo(Protocol):
+    """Limits are scoped ``(channel_id, user_id)``: see :class:`BudgetRow`."""
+
     async def lock(self, workspace_id: int) -> None:
         """Serialise budget checks of one workspace until this transaction ends (the
         transaction's first call)."""
@@ -227,22 +253,43 @@ class BudgetRepo(Protocol):
 
     async def has_any(self, workspace_id: int) -> bool: ...
 
-    async def applying(self, workspace_id: int, channel_id: str) -> list[BudgetRow]:
-        """The limits a chat in ``channel_id`` meets: the workspace's first, then its own."""
+    async def applying(
+        self, workspace_id: int, channel_id: str, user_id: str = ""
+    ) -> list[BudgetRow]:
+        """The limits a chat in ``channel_id`` by ``user_id`` meets: the workspace's, the
+        channel's, then the person's own and the each-user limit (both, if both exist)."""
         ...
 
     async def all(self, workspace_id: int) -> list[BudgetRow]: ...
 
+    async def get(
+        self, workspace_id: int, channel_id: str, user_id: str = ""
+    ) -> BudgetRow | None: ...
+
     async def set(
-        self, workspace_id: int, channel_id: str, *, limit_nano: int, set_by: str
-    ) -> None: ...
+        self, workspace_id: int, channel_id: str, *, limit_nano: int, set_by: str, user_id: str = ""
+    ) -> None:
+        """Create or replace a limit; its notices may be given again this month."""
+        ...
 
-    async def clear(self, workspace_id: int, channel_id: str) -> bool: ...
+    async def clear(self, workspace_id: int, channel_id: str, user_id: str = "") -> bool: ...
 
-    async def claim_notice(self, budget_id: int, month: str) -> bool: ...
+    async def claim_notice(
+        self, budget_id: int, month: str, *, level: int = 80, subject: str = ""
+    ) -> bool:
+        """True for the one caller that gives this notice (``level`` %, ``month``, for
+        ``subject`` with an each-user limit); False for every later one."""
+        ...
 
     async def hold(
-        self, workspace_id: int, channel_id: str, *, amount_nano: int, now: datetime, ttl: timedelta
+        self,
+        workspace_id: int,
+        channel_id: str,
+        *,
+        amount_nano: int,
+        now: datetime,
+        ttl: timedelta,
+        user_id: str = "",
     ) -> int: ...
 
     async def release(self, workspace_id: int, hold_id: int) -> None: ...
@@ -255,9 +302,17 @@ class BudgetRepo(Protocol):
         """Known spend since ``first_day``, of the workspace or one channel."""
         ...
 
+    async def standing(
+        self, workspace_id: int, channel_id: str, user_id: str, first_day: date, now: datetime
+    ) -> Standing:
+        """Spend since ``first_day`` and live holds of the workspace, a channel, a person."""
+        ...
+
     async def by_channel(
         self, workspace_id: int, first_day: date, now: datetime
     ) -> ChannelSpend: ...
+
+    async def by_user(self, workspace_id: int, first_day: date, now: datetime) -> UserSpend: ...
 
 
 class EventRepo(Protocol):
@@ -324,6 +379,10 @@ class UnitOfWork(Protocol):
     def usage(self) -> UsageRepo: ...
     @property
     def budgets(self) -> BudgetRepo: ...
+    @property
+    def policies(self) -> PolicyRepo: ...
+    @property
+    def audit(self) -> AuditRepo: ...
     @property
     def events(self) -> EventRepo: ...
     @property

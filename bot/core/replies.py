@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 from bot.core.charts import SpendChart
 from bot.core.chat.sources import Source
@@ -12,6 +13,10 @@ from bot.core.pricing import ChatCost
 
 def _plain_user(user_id: str) -> str:
     return user_id
+
+
+def _plain_channel(channel_id: str) -> str:
+    return f"`{channel_id}`"
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +31,8 @@ class Invocation:
     workspace_name: str | None = None
     #: Renders a user id in the platform's idiom (``<@U123>``); plain id by default.
     format_user: Callable[[str], str] = field(default=_plain_user, compare=False, repr=False)
+    #: Renders a channel id in the platform's idiom (``<#C123>``); quoted id by default.
+    format_channel: Callable[[str], str] = field(default=_plain_channel, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +97,27 @@ class ChatFailed:
     text: str
 
 
+Audience = Literal["channel", "asker", "direct"]
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A message of its own, after a chat's answer: posted in the ``channel``, shown privately
+    to the ``asker``, or sent as a ``direct`` message to ``user_id`` (an admin who set a
+    limit). Front-ends deliver it; a notice that cannot be delivered is logged, not fatal."""
+
+    text: str
+    audience: Audience
+    user_id: str | None = None
+
+
 Reply = (
-    TextReply | ErrorReply | KeyPromptReply | ChatStarted | ChatDelta | ChatCompleted | ChatFailed
+    TextReply
+    | ErrorReply
+    | KeyPromptReply
+    | ChatStarted
+    | ChatDelta
+    | ChatCompleted
+    | ChatFailed
+    | Notice
 )

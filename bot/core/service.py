@@ -1,8 +1,9 @@
 """ProviderService: the core's concerns assembled over one set of dependencies.
 
 Each concern lives in its own module (``workspaces``, ``keys``, ``allowlist``, ``chat``,
-``spend``); this class only builds them and keeps the few entry points front-ends and
-operators reach for. Every admin-only action is checked by its concern, on the server side.
+``spend``, ``policies``, ``audit``); this class only builds them and keeps the few entry
+points front-ends and operators reach for. Every admin-only action is checked by its
+concern, on the server side.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from adapters.base import ProviderAdapter
 from bot.config import Settings
 from bot.core import permissions
 from bot.core.allowlist import Allowlist
+from bot.core.audit import Audit
 from bot.core.catalogue import Catalogue
 from bot.core.chat.run import Chats
 from bot.core.deps import Deps, utcnow
 from bot.core.keys import Keys
+from bot.core.policies import Policies
 from bot.core.ports import Store, Vault
 from bot.core.pricing import ModelSettings
 from bot.core.replies import Invocation
@@ -47,6 +50,8 @@ class ProviderService:
         self.allowlist = Allowlist(self.deps, self.workspaces, self.keys)
         self.chats = Chats(self.deps, self.workspaces, self.keys)
         self.spend = Spend(self.deps, self.workspaces)
+        self.policies = Policies(self.deps, self.workspaces)
+        self.audit = Audit(self.deps, self.workspaces)
 
     @property
     def settings(self) -> Settings:

@@ -23,6 +23,7 @@ from bot.discord_app import context
 from bot.discord_app.attachments import Downloads, after_download
 from bot.discord_app.choices import ModelChoices
 from bot.discord_app.inflight import AnswersInFlight, JournaledSink
+from bot.discord_app.notices import deliver_notices
 from bot.discord_app.render import say, send_replies, stream_answer
 from bot.discord_app.stream import InteractionSink, ReplySink
 
@@ -39,6 +40,8 @@ class Bridge:
     #: The journal of answers in flight (None: answers are not journalled).
     inflight: AnswersInFlight | None = None
     models: ModelChoices = field(init=False)
+    #: The connected client (set by it), for direct messages outside an interaction.
+    client: discord.Client | None = field(init=False, default=None)
     #: Seconds between edits of one streaming message.
     edit_interval: float = EDIT_INTERVAL
     #: The interactions and replies streaming an answer now, drained at shutdown.
@@ -122,6 +125,14 @@ class Bridge:
         sink.end()
         if outcome.private_error is not None:
             await say(interaction, outcome.private_error)
+        if outcome.notices:
+            channel = interaction.channel
+            await deliver_notices(
+                interaction.client,
+                outcome.notices,
+                channel=channel if isinstance(channel, discord.abc.Messageable) else None,
+                interaction=interaction,
+            )
 
     async def remember(self, ctx: Invocation, done: ChatCompleted, message_ids: list[int]) -> None:
         """Anchor every answer message so a reply to any part continues the conversation."""

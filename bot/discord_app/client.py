@@ -73,6 +73,7 @@ class RouterbotClient(discord.Client):
             **options,
         )
         self.bridge = bridge
+        bridge.client = self
         self.sync_commands = sync_commands
         self.shutdown_grace = SHUTDOWN_GRACE_SECONDS
         self.tree = RouterbotTree(self)

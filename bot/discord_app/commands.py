@@ -1,5 +1,6 @@
 """The application commands of SPEC §2: ``chat``, ``models``, ``apikey``, ``costs``, ``budget``,
-``help``. Each builds a core command from typed options and hands it to the :class:`Bridge`.
+``help`` (and, from :mod:`bot.discord_app.governance`, ``prompt``, ``access``, ``audit``).
+Each builds a core command from typed options and hands it to the :class:`Bridge`.
 
 Discord sets ``default_permissions`` per top-level command, not per subcommand, so only the
 all-admin groups (``apikey``, ``budget``) carry ``manage_guild``; ``models`` and ``costs``
@@ -19,6 +20,7 @@ from bot.core.errors import UsageError
 from bot.core.text import clean_key, clean_text
 from bot.discord_app.bridge import Bridge
 from bot.discord_app.choices import catalogue_choices
+from bot.discord_app.governance import Access, Prompt, audit_command
 from bot.discord_app.modal import open_key_modal
 from bot.discord_app.render import say
 
@@ -31,8 +33,14 @@ with files too
 • `/models search words:<words>` · `/models info id:<id>` — find models the provider serves
 • `/models add|remove|default id:<id>` — manage the allowlist (admins)
 • `/apikey set` — paste the key in a private form · `/apikey status` · `/apikey clear` (admins)
-• `/costs [period] [scope]` — this channel's spend; scope `workspace` by channel (admins)
-• `/budget show|set|clear [channel]` — monthly limits for the server or this channel (admins)"""
+• `/costs [period] [scope]` — this channel's spend; scope `me` your own and your limit; \
+`workspace` by channel (admins)
+• `/budget show|set|clear [channel] [user] [each_user]` — monthly limits for the server, this \
+channel, a member, or everyone (admins)
+• `/models default id:<id> channel:True` — this channel's default model (admins)
+• `/prompt show|set|clear [channel]` — the system prompt chats send (setting it: admins)
+• `/access show|channel|user` — who may chat (changing it: admins)
+• `/audit [count]` — the latest admin changes (admins)"""
 
 EMPTY_PROMPT = "The prompt is empty."
 
@@ -88,16 +96,16 @@ def build_commands(bridge: Bridge) -> list[AppCommand]:
     @app_commands.command(name="costs", description="What this channel (or server) has spent")
     @app_commands.describe(
         period="The window (default: this calendar month, UTC)",
-        scope="channel: this channel; workspace: the whole server by channel (admins)",
+        scope="channel: this channel; me: your own and your limit; workspace: by channel (admins)",
     )
     @app_commands.guild_only()
     async def costs(
         interaction: discord.Interaction,
         period: Literal["today", "week", "month", "30d", "all"] = "month",
-        scope: Literal["channel", "workspace"] = "channel",
+        scope: Literal["channel", "workspace", "me"] = "channel",
     ) -> None:
         command = c.Costs(period=period, scope=scope)
-        await bridge.run(interaction, command, ephemeral=scope == "workspace")
+        await bridge.run(interaction, command, ephemeral=scope != "channel")
 
     @app_commands.command(name="help", description="The routerbot commands, short")
     @app_commands.guild_only()
@@ -111,6 +119,9 @@ def build_commands(bridge: Bridge) -> list[AppCommand]:
         Models(bridge),
         ApiKey(bridge),
         Budget(bridge),
+        Prompt(bridge),
+        Access(bridge),
+        audit_command(bridge),
     ]
     for command in commands:
         # Installed to servers only: a user-installed copy would have no server to bill.
@@ -170,10 +181,15 @@ class Models(app_commands.Group, name="models", description="The models this ser
             await self.bridge.run(interaction, c.ModelsRemove(model_id), ephemeral=True)
 
     @app_commands.command(name="default", description="Set the default model (admins)")
-    @app_commands.describe(id="An allowed model id")
-    async def default(self, interaction: discord.Interaction, id: str) -> None:
+    @app_commands.describe(
+        id="An allowed model id", channel="This channel's default, not the server's"
+    )
+    async def default(
+        self, interaction: discord.Interaction, id: str, channel: bool = False
+    ) -> None:
         if (model_id := await _validated(interaction, id)) is not None:
-            await self.bridge.run(interaction, c.ModelsDefault(model_id), ephemeral=True)
+            command = c.ModelsDefault(model_id, channel=channel)
+            await self.bridge.run(interaction, command, ephemeral=True)
 
     @remove.autocomplete("id")
     @default.autocomplete("id")
@@ -223,18 +239,52 @@ class Budget(app_commands.Group, name="budget", description="Monthly spend limit
     @app_commands.describe(
         amount="USD per calendar month, e.g. 50 or 12.50",
         channel="Limit this channel instead of the whole server",
+        user="Limit one member, everywhere in the server",
+        each_user="Limit everyone without a limit of their own",
     )
     async def set_(
-        self, interaction: discord.Interaction, amount: str, channel: bool = False
+        self,
+        interaction: discord.Interaction,
+        amount: str,
+        channel: bool = False,
+        user: discord.User | None = None,
+        each_user: bool = False,
     ) -> None:
         try:
             usd = c.parse_usd(clean_text(amount))
+            scope = _scope(channel, user, each_user)
         except UsageError as exc:
             await say(interaction, _sentence(exc))
             return
-        await self.bridge.run(interaction, c.BudgetSet(usd, channel=channel), ephemeral=True)
+        command = c.BudgetSet(usd, channel=scope[0], user=scope[1], each_user=scope[2])
+        await self.bridge.run(interaction, command, ephemeral=True)
 
     @app_commands.command(name="clear", description="Remove a monthly limit")
-    @app_commands.describe(channel="Clear this channel's limit instead of the server's")
-    async def clear(self, interaction: discord.Interaction, channel: bool = False) -> None:
-        await self.bridge.run(interaction, c.BudgetClear(channel=channel), ephemeral=True)
+    @app_commands.describe(
+        channel="Clear this channel's limit instead of the server's",
+        user="Clear one member's limit",
+        each_user="Clear the limit of everyone without their own",
+    )
+    async def clear(
+        self,
+        interaction: discord.Interaction,
+        channel: bool = False,
+        user: discord.User | None = None,
+        each_user: bool = False,
+    ) -> None:
+        try:
+            scope = _scope(channel, user, each_user)
+        except UsageError as exc:
+            await say(interaction, _sentence(exc))
+            return
+        command = c.BudgetClear(channel=scope[0], user=scope[1], each_user=scope[2])
+        await self.bridge.run(interaction, command, ephemeral=True)
+
+
+def _scope(
+    channel: bool, user: discord.User | None, each_user: bool
+) -> tuple[bool, str | None, bool]:
+    """A budget's scope from the typed options: at most one of them."""
+    if channel + (user is not None) + each_user > 1:
+        raise UsageError("Give one of channel, user and each_user.")
+    return channel, str(user.id) if user is not None else None, each_user

@@ -15,6 +15,10 @@ def format_user(user_id: str) -> str:
     return f"<@{user_id}>"
 
 
+def format_channel(channel_id: str) -> str:
+    return f"<#{channel_id}>"
+
+
 def is_discord_admin(permissions: discord.Permissions) -> bool:
     """SPEC §1: Manage Server or Administrator, read from what Discord resolved for the member.
 
@@ -59,6 +63,7 @@ def from_interaction(interaction: discord.Interaction, settings: Settings) -> In
         is_admin=is_discord_admin(interaction.permissions) or _is_listed_admin(settings, user_id),
         workspace_name=_guild_name(guild.name) if guild is not None else None,
         format_user=format_user,
+        format_channel=format_channel,
     )
 
 
@@ -76,4 +81,5 @@ def from_message(message: discord.Message, settings: Settings) -> Invocation:
         is_admin=perms_admin or _is_listed_admin(settings, user_id),
         workspace_name=_guild_name(message.guild.name),
         format_user=format_user,
+        format_channel=format_channel,
     )

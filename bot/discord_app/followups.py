@@ -15,6 +15,7 @@ import discord
 from bot.discord_app import context
 from bot.discord_app.attachments import after_download
 from bot.discord_app.bridge import Bridge
+from bot.discord_app.notices import deliver_notices
 from bot.discord_app.render import stream_answer
 from bot.discord_app.stream import NO_MENTIONS, ReplySink
 
@@ -65,8 +66,12 @@ async def handle_message(bridge: Bridge, me: discord.ClientUser, message: discor
         lambda files: bridge.dispatcher.follow_up(ctx, conversation, prompt, attachments=files),
     )
     with bridge.tasks.track():
-        await stream_answer(
+        outcome = await stream_answer(
             replies, sink, interval=bridge.edit_interval, anchor=partial(bridge.remember, ctx)
         )
     # Not reached when cancelled (shutdown): then another process finishes the message.
     sink.end()
+    if outcome.notices and bridge.client is not None:
+        await deliver_notices(
+            bridge.client, outcome.notices, channel=message.channel, asker_id=ctx.user_id
+        )

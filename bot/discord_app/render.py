@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import discord
@@ -23,6 +23,7 @@ from bot.core.replies import (
     CostsReply,
     ErrorReply,
     KeyPromptReply,
+    Notice,
     Reply,
     TextReply,
 )
@@ -58,6 +59,8 @@ class ChatOutcome:
     completed: ChatCompleted | None = None
     #: A private error that could not be shown in the (public) answer messages.
     private_error: str | None = None
+    #: Budget notices, to deliver once the answer is shown (``bot.discord_app.notices``).
+    notices: list[Notice] = field(default_factory=list)
 
 
 async def stream_answer(
@@ -77,6 +80,8 @@ async def stream_answer(
                 await live.open()
             elif isinstance(reply, ChatDelta):
                 live.append(reply.text)
+            elif isinstance(reply, Notice):
+                outcome.notices.append(reply)
             elif isinstance(reply, ChatCompleted):
                 outcome.completed = reply
                 before = sink.message_ids

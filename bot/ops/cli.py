@@ -1,4 +1,5 @@
-"""The operator commands' arguments and entry points (``routerbot costs|export|reconcile``)."""
+"""The operator commands' arguments and entry points (``routerbot
+costs|export|reconcile|audit``)."""
 
 from __future__ import annotations
 
@@ -48,6 +49,12 @@ def add_arguments(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     rec.add_argument("--fix", action="store_true", help="take OpenRouter's cost where it differs")
     rec.set_defaults(handler=_reconcile_command)
 
+    audit = sub.add_parser("audit", help="the audit log of admin changes as CSV or JSON")
+    audit.add_argument("--workspace", required=True, help=WORKSPACE_HELP)
+    audit.add_argument("--since", help="YYYY-MM-DD (UTC) or an ISO time; default: everything")
+    audit.add_argument("--format", choices=("csv", "json"), default="csv")
+    audit.set_defaults(handler=_audit_command)
+
 
 def _fail(message: str) -> int:
     print(f"routerbot: {message}", file=sys.stderr)
@@ -96,6 +103,25 @@ def _export_command(settings: Settings, args: argparse.Namespace) -> int:
         finally:
             await store.close()
         print(f"exported {count} row(s)", file=sys.stderr)
+        return 0
+
+    return _run(main())
+
+
+def _audit_command(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.ops.audit import export_audit
+    from bot.runtime import open_store
+
+    async def main() -> int:
+        since = parse_since(args.since)
+        store = await open_store(settings)
+        try:
+            count = await export_audit(
+                store, sys.stdout, workspace=args.workspace, since=since, fmt=args.format
+            )
+        finally:
+            await store.close()
+        print(f"exported {count} audit entr{'y' if count == 1 else 'ies'}", file=sys.stderr)
         return 0
 
     return _run(main())

@@ -25,6 +25,7 @@ from bot.core.replies import (
     ChatFailed,
     ChatStarted,
     ErrorReply,
+    Notice,
     Reply,
     TextReply,
 )
@@ -155,9 +156,12 @@ async def render_chat(
     in_flight: int | None = None
     stream: AnswerRenderer | None = None
     completed: ChatCompleted | None = None
+    notices: list[Notice] = []
     try:
         async for reply in replies:
             match reply:
+                case Notice():
+                    notices.append(reply)  # delivered once the answer is shown
                 case ChatStarted(model=model):
                     stream = streaming.renderer(target, model)
                     try:
@@ -197,7 +201,28 @@ async def render_chat(
         await replies.aclose()  # type: ignore[attr-defined]
     if journal is not None and in_flight is not None:
         journal.end(in_flight)
+    for notice in notices:
+        await deliver_notice(target, notice)
     return ChatOutcome(completed, stream)
+
+
+async def deliver_notice(target: ChatTarget, notice: Notice) -> None:
+    """A budget notice: in the channel, privately to the asker, or as a direct message (a
+    ``chat.postMessage`` to the user's id lands in their messages tab with the app). One
+    that Slack refuses is logged: the answer it follows is already shown."""
+    try:
+        if notice.audience == "asker":
+            await target.notify.private(notice.text)
+        elif notice.audience == "direct" and notice.user_id:
+            await target.client.chat_postMessage(
+                channel=notice.user_id, text=notice.text, unfurl_links=False
+            )
+        elif notice.audience == "channel":
+            await target.client.chat_postMessage(
+                channel=target.channel, text=notice.text, unfurl_links=False
+            )
+    except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+        log.warning("Slack refused a budget notice: %s", error_code(exc))
 
 
 def _interrupted_target(target: ChatTarget, stream: AnswerRenderer, model: str) -> dict[str, Any]:

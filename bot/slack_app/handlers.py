@@ -46,7 +46,13 @@ from bot.slack_app.files import chart_for_command
 from bot.slack_app.files_in import files_of
 from bot.slack_app.modal import ModalOrigin, key_modal
 from bot.slack_app.notify import EventNotifier, Notifier, ResponseUrlNotifier
-from bot.slack_app.payloads import SlashCommand, anchor, is_human_message, slack_user
+from bot.slack_app.payloads import (
+    SlashCommand,
+    anchor,
+    is_human_message,
+    slack_channel,
+    slack_user,
+)
 from bot.slack_app.text import quote, strip_mention, unescape
 
 log = logging.getLogger(__name__)
@@ -96,6 +102,7 @@ class Handlers:
             is_admin=is_admin,
             workspace_name=name,
             format_user=slack_user,
+            format_channel=slack_channel,
         )
 
     async def attachments(

@@ -17,6 +17,10 @@ def slack_user(user_id: str) -> str:
     return f"<@{user_id}>"
 
 
+def slack_channel(channel_id: str) -> str:
+    return f"<#{channel_id}>"
+
+
 @dataclass(frozen=True, slots=True)
 class SlashCommand:
     team_id: str

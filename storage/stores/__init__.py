@@ -4,7 +4,7 @@ Every function is scoped by ``workspace_id`` (the internal primary key) so one t
 sees another's rows; the single exception is ``rotate_keys``, an operator action.
 """
 
-from storage.records import WORKSPACE_BUDGET, NewModel, UsageSummary, UsageTotals
+from storage.records import EACH_USER, WORKSPACE_BUDGET, NewModel, UsageSummary, UsageTotals
 from storage.stores.allowlist import (
     add_model,
     add_models_bulk,
@@ -12,6 +12,7 @@ from storage.stores.allowlist import (
     list_models,
     remove_model,
 )
+from storage.stores.audit import latest_audit, record_audit, stream_audit
 from storage.stores.availability import (
     list_allowlisted,
     mark_available,
@@ -23,6 +24,7 @@ from storage.stores.budgets import (
     claim_notice,
     clear_budget,
     delete_reservation,
+    get_budget,
     get_budgets,
     has_budgets,
     list_budgets,
@@ -44,7 +46,16 @@ from storage.stores.conversations import (
     start_conversation,
 )
 from storage.stores.keys import delete_key, get_key, list_keys, rotate_keys, set_key
+from storage.stores.policies import (
+    chat_policy,
+    clear_channel_models,
+    get_policy,
+    set_policy,
+    set_user_off,
+    users_off,
+)
 from storage.stores.rollups import daily_spend, rebuild_rollups, spent_since
+from storage.stores.standing import spend_by_user, standing
 from storage.stores.usage import (
     find_usage_by_generation,
     list_usage,
@@ -52,6 +63,7 @@ from storage.stores.usage import (
     stream_usage,
     summarize_ledger,
     summarize_usage,
+    summarize_user,
     update_usage_cost,
 )
 from storage.stores.workspaces import (
@@ -63,6 +75,7 @@ from storage.stores.workspaces import (
 )
 
 __all__ = [
+    "EACH_USER",
     "WORKSPACE_BUDGET",
     "ConversationNotFoundError",
     "NewModel",
@@ -74,8 +87,10 @@ __all__ = [
     "add_model",
     "add_models_bulk",
     "add_reservation",
+    "chat_policy",
     "claim_notice",
     "clear_budget",
+    "clear_channel_models",
     "create_conversation",
     "daily_spend",
     "delete_key",
@@ -83,15 +98,18 @@ __all__ = [
     "find_conversation_by_anchor",
     "find_usage_by_generation",
     "find_workspaces",
+    "get_budget",
     "get_budgets",
     "get_conversation",
     "get_key",
     "get_messages",
     "get_model",
     "get_or_create_workspace",
+    "get_policy",
     "get_workspace",
     "get_workspace_by_id",
     "has_budgets",
+    "latest_audit",
     "list_allowlisted",
     "list_budgets",
     "list_keys",
@@ -102,6 +120,7 @@ __all__ = [
     "mark_unavailable",
     "prune_reservations",
     "rebuild_rollups",
+    "record_audit",
     "record_usage",
     "remove_model",
     "reserved_sum",
@@ -110,11 +129,18 @@ __all__ = [
     "set_default_model",
     "set_key",
     "set_model_pricing",
+    "set_policy",
+    "set_user_off",
     "spend_by_channel",
+    "spend_by_user",
     "spent_since",
+    "standing",
     "start_conversation",
+    "stream_audit",
     "stream_usage",
     "summarize_ledger",
     "summarize_usage",
+    "summarize_user",
     "update_usage_cost",
+    "users_off",
 ]

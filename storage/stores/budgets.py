@@ -1,4 +1,5 @@
-"""Budgets (monthly limits per workspace and channel) and the reservations held against them.
+"""Budgets (monthly limits per workspace, channel and person) and the reservations held
+against them, and the claims that each budget notice goes out once.
 
 Reserving must be serialised per workspace across processes, or two workers could both see
 room for one more chat: :func:`lock_budgets` takes a transaction-scoped lock that the commit
@@ -26,13 +27,12 @@ from sqlalchemy import (
     select,
     text,
     union_all,
-    update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage.models import Budget, BudgetReservation, UsageDaily, utcnow
-from storage.records import WORKSPACE_BUDGET
+from storage.models import Budget, BudgetNotice, BudgetReservation, UsageDaily, utcnow
+from storage.records import EACH_USER, WORKSPACE_BUDGET
 from storage.stores._sql import naive_utc, upsert_insert
 from storage.stores.rollups import DIM_CHANNEL, WORKSPACE_SCOPE
 
@@ -43,6 +43,7 @@ __all__ = [
     "claim_notice",
     "clear_budget",
     "delete_reservation",
+    "get_budget",
     "get_budgets",
     "has_budgets",
     "list_budgets",
@@ -84,22 +85,53 @@ async def has_budgets(session: AsyncSession, *, workspace_id: int) -> bool:
     return (await session.execute(stmt)).first() is not None
 
 
-async def get_budgets(session: AsyncSession, *, workspace_id: int, channel_id: str) -> list[Budget]:
-    """The limits that apply to a chat in ``channel_id``: the workspace's, then the channel's."""
+async def get_budgets(
+    session: AsyncSession, *, workspace_id: int, channel_id: str, user_id: str = ""
+) -> list[Budget]:
+    """The limits a chat in ``channel_id`` by ``user_id`` meets: the workspace's, the
+    channel's, then the person's own and the each-user limit (which of those two binds is
+    the caller's rule)."""
+    scopes = [(WORKSPACE_BUDGET, WORKSPACE_BUDGET), (channel_id, WORKSPACE_BUDGET)]
+    if user_id:
+        scopes += [(WORKSPACE_BUDGET, user_id), (WORKSPACE_BUDGET, EACH_USER)]
     stmt = select(Budget).where(
         col(Budget.workspace_id) == workspace_id,
-        col(Budget.channel_id).in_([WORKSPACE_BUDGET, channel_id]),
+        or_(
+            *(
+                (col(Budget.channel_id) == channel) & (col(Budget.user_id) == user)
+                for channel, user in scopes
+            )
+        ),
     )
     budgets = list((await session.scalars(stmt)).all())
-    budgets.sort(key=lambda b: b.channel_id != WORKSPACE_BUDGET)
+    budgets.sort(key=_scope_order)
     return budgets
 
 
+def _scope_order(budget: Budget) -> tuple[int, str, str]:
+    """Workspace, channels, the each-user limit, then people."""
+    if budget.user_id == WORKSPACE_BUDGET:
+        return (0 if budget.channel_id == WORKSPACE_BUDGET else 1, budget.channel_id, "")
+    return (2 if budget.user_id == EACH_USER else 3, "", budget.user_id)
+
+
+async def get_budget(
+    session: AsyncSession, *, workspace_id: int, channel_id: str, user_id: str = ""
+) -> Budget | None:
+    stmt = select(Budget).where(
+        col(Budget.workspace_id) == workspace_id,
+        col(Budget.channel_id) == channel_id,
+        col(Budget.user_id) == user_id,
+    )
+    return (await session.scalars(stmt)).first()
+
+
 async def list_budgets(session: AsyncSession, *, workspace_id: int) -> list[Budget]:
-    """Every limit of a workspace: the workspace-wide one first, then channels by id."""
+    """Every limit of a workspace: the workspace-wide one first, then channels by id, then
+    the each-user limit, then people by id."""
     stmt = select(Budget).where(col(Budget.workspace_id) == workspace_id)
     budgets = list((await session.scalars(stmt)).all())
-    budgets.sort(key=lambda b: (b.channel_id != WORKSPACE_BUDGET, b.channel_id))
+    budgets.sort(key=_scope_order)
     return budgets
 
 
@@ -110,10 +142,11 @@ async def set_budget(
     channel_id: str,
     limit_nano: int,
     set_by: str | None,
+    user_id: str = "",
 ) -> None:
-    """Create or replace a limit (``channel_id=""``: the workspace's).
+    """Create or replace a limit (``channel_id=""`` and ``user_id=""``: the workspace's).
 
-    A changed limit is a new budget: its 80 % notice may be sent again this month.
+    A changed limit is a new budget: its notices may be given again this month.
     """
     if limit_nano <= 0:
         raise ValueError("a budget limit must be positive")
@@ -121,47 +154,54 @@ async def set_budget(
     stmt = upsert_insert(session, Budget).values(
         workspace_id=workspace_id,
         channel_id=channel_id,
+        user_id=user_id,
         limit_nano=limit_nano,
         notified_month=None,
         set_by=set_by,
         updated_at=now,
     )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["workspace_id", "channel_id"],
+    upsert = stmt.on_conflict_do_update(
+        index_elements=["workspace_id", "channel_id", "user_id"],
         set_={
             "limit_nano": limit_nano,
             "notified_month": None,
             "set_by": set_by,
             "updated_at": now,
         },
+    ).returning(col(Budget.id))
+    budget_id = (await session.execute(upsert)).scalar_one()
+    await session.execute(delete(BudgetNotice).where(col(BudgetNotice.budget_id) == budget_id))
+
+
+async def clear_budget(
+    session: AsyncSession, *, workspace_id: int, channel_id: str, user_id: str = ""
+) -> bool:
+    found = await get_budget(
+        session, workspace_id=workspace_id, channel_id=channel_id, user_id=user_id
     )
-    await session.execute(stmt)
+    if found is None:
+        return False
+    await session.execute(delete(BudgetNotice).where(col(BudgetNotice.budget_id) == found.id))
+    await session.execute(delete(Budget).where(col(Budget.id) == found.id))
+    return True
 
 
-async def clear_budget(session: AsyncSession, *, workspace_id: int, channel_id: str) -> bool:
-    result = await session.execute(
-        delete(Budget).where(
-            col(Budget.workspace_id) == workspace_id, col(Budget.channel_id) == channel_id
-        )
-    )
-    return _rowcount(result) > 0
+async def claim_notice(
+    session: AsyncSession, *, budget_id: int, month: str, level: int = 80, subject: str = ""
+) -> bool:
+    """Mark the ``level`` % notice of ``month`` (for ``subject``, with an each-user limit) as
+    given; True only for the one caller that did.
 
-
-async def claim_notice(session: AsyncSession, *, budget_id: int, month: str) -> bool:
-    """Mark the 80 % notice as sent for ``month``; True only for the one caller that did.
-
-    A conditional UPDATE: concurrent settles (even in other processes) cannot both win.
+    An insert the unique constraint settles: concurrent settles, even in other processes,
+    cannot both win.
     """
-    result = await session.execute(
-        update(Budget)
-        .where(
-            col(Budget.id) == budget_id,
-            or_(col(Budget.notified_month).is_(None), col(Budget.notified_month) != month),
-        )
-        .values(notified_month=month)
-        .execution_options(synchronize_session=False)
+    stmt = (
+        upsert_insert(session, BudgetNotice)
+        .values(budget_id=budget_id, subject=subject, month=month, level=level)
+        .on_conflict_do_nothing(index_elements=["budget_id", "subject", "month", "level"])
+        .returning(col(BudgetNotice.id))
     )
-    return _rowcount(result) == 1
+    return (await session.execute(stmt)).scalar_one_or_none() is not None
 
 
 async def add_reservation(
@@ -172,11 +212,13 @@ async def add_reservation(
     amount_nano: int,
     now: datetime,
     ttl: timedelta,
+    user_id: str = "",
 ) -> int:
     now = naive_utc(now)
     row = BudgetReservation(
         workspace_id=workspace_id,
         channel_id=channel_id,
+        user_id=user_id,
         amount_nano=amount_nano,
         created_at=now,
         expires_at=now + ttl,

@@ -221,19 +221,25 @@ async def daily_spend(
     channel_id: str | None,
     first_day: date | None,
     end_day: date | None,
+    user_id: str | None = None,
 ) -> list[tuple[date, int]]:
     """Known spend (nano-USD) per UTC day over ``[first_day, end_day)`` (``None``: unbounded),
-    for a channel or (``channel_id=None``) the whole workspace: the series a chart draws.
+    for a channel, one person (``user_id``, workspace-wide) or (neither) the whole workspace:
+    the series a chart draws.
 
     Only days with rollup rows are returned, in order. Like :func:`spent_since` it reads the
-    ``model`` dimension: days x models rows, one primary-key range.
+    ``model`` dimension (days x models rows, one primary-key range); a person's series reads
+    their own ``user`` rows of the workspace scope.
     """
     scope = WORKSPACE_SCOPE if channel_id is None else channel_id
     filters: list[ColumnElement[bool]] = [
         _daily.c.workspace_id == workspace_id,
         _daily.c.scope == scope,
-        _daily.c.dim == DIM_MODEL,
     ]
+    if user_id is not None:
+        filters += [_daily.c.dim == DIM_USER, _daily.c.group_key == user_id]
+    else:
+        filters.append(_daily.c.dim == DIM_MODEL)
     if first_day is not None:
         filters.append(_daily.c.day >= first_day)
     if end_day is not None:

@@ -271,6 +271,34 @@ async def summarize_ledger(
     )
 
 
+async def summarize_user(
+    session: AsyncSession,
+    *,
+    workspace_id: int,
+    user_id: str,
+    since: datetime | None,
+    until: datetime | None,
+) -> UsageSummary:
+    """One person's spend in ``[since, until)`` (``/costs me``), by model and by channel.
+
+    Read from the ledger through ``ix_usage_ws_user_time``: one person's rows of a period,
+    however busy the rest of the workspace is.
+    """
+    filters = [
+        *_filters(workspace_id, None, since, until),
+        col(UsageRecord.user_id) == user_id,
+    ]
+    totals_row = (await session.execute(select(*_aggregates()).where(*filters))).one()
+    model_key = func.coalesce(col(UsageRecord.model_served), col(UsageRecord.model_requested))
+    by_model = await _grouped(session, model_key, filters)
+    return UsageSummary(
+        totals=_totals(totals_row),
+        by_model=by_model,
+        by_user=[(user_id, _totals(totals_row))] if by_model else [],
+        by_channel=await _grouped(session, _usage.c.channel_id, filters),
+    )
+
+
 async def list_usage(
     session: AsyncSession,
     *,

@@ -15,6 +15,7 @@ from tests.fakes.discord_payloads import (
     FakeChannel,
     FakeGuild,
     FakeUser,
+    member,
     message,
 )
 from tests.fakes.discord_rest import (
@@ -27,6 +28,8 @@ from tests.fakes.discord_rest import (
 )
 
 CALLBACK_DEADLINE = 3.0
+#: Application command option type USER.
+USER_OPTION = 6
 
 
 @dataclass
@@ -103,6 +106,13 @@ class InteractionRoutes(RestRoutes):
                 resolved = data.setdefault("resolved", {}).setdefault("attachments", {})
                 resolved[value["id"]] = value
                 value = value["id"]
+            elif spec["type"] == USER_OPTION and isinstance(value, FakeUser):
+                # Discord sends a user option as an id, with the user and member resolved.
+                resolved = data.setdefault("resolved", {})
+                resolved.setdefault("users", {})[str(value.id)] = value.payload()
+                their = {k: v for k, v in member(value).items() if k != "user"}
+                resolved.setdefault("members", {})[str(value.id)] = their
+                value = str(value.id)
             option: dict[str, Any] = {"type": spec["type"], "name": key, "value": value}
             if key == focused:
                 option["focused"] = True

@@ -1,5 +1,7 @@
 """The REST base of the fake Discord: recording, injected 429s, identity, application
-commands and channel messages, with Discord's errors where a bot breaks the rules.
+commands, channel messages and direct messages (``POST /users/@me/channels`` opens a DM
+channel, whose messages land in ``direct_messages``), with Discord's errors where a bot breaks
+the rules.
 Interaction routes are in ``discord_interactions``; the whole fake is ``tests.fakes.discord``.
 
 Messages may carry files the way discord.py sends them: ``multipart/form-data`` with the JSON
@@ -131,6 +133,10 @@ class RestRoutes:
         self.rate_limits: list[RateLimit] = []
         #: The bytes of every stored attachment, by attachment id.
         self.uploads: dict[str, bytes] = {}
+        #: DM channel id -> recipient user id.
+        self.dm_channels: dict[int, int] = {}
+        #: (recipient user id, content) of every direct message the bot sent.
+        self.direct_messages: list[tuple[int, str]] = []
 
     def notify(self) -> None:
         raise NotImplementedError
@@ -258,6 +264,7 @@ class RestRoutes:
         r = app.router
         app_path = prefix + "/applications/{app}"
         r.add_get(prefix + "/users/@me", self._bot_route(self._me))
+        r.add_post(prefix + "/users/@me/channels", self._bot_route(self._open_dm))
         r.add_get(prefix + "/gateway/bot", self._bot_route(self._gateway_bot))
         r.add_get(prefix + "/gateway", self._gateway_plain)
         r.add_get(prefix + "/oauth2/applications/@me", self._bot_route(self._application))
@@ -361,7 +368,30 @@ class RestRoutes:
         guild, channel = found
         return json_response(channel.payload(guild.id))
 
+    async def _open_dm(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        recipient = str(body.get("recipient_id", ""))
+        if not recipient.isdigit():
+            return error(400, 50035, "Invalid Form Body (recipient_id)")
+        channel_id = next(
+            (c for c, u in self.dm_channels.items() if u == int(recipient)), snowflake()
+        )
+        self.dm_channels[channel_id] = int(recipient)
+        user = {"id": recipient, "username": f"user{recipient}", "discriminator": "0"}
+        user |= {"global_name": None, "avatar": None, "bot": False, "public_flags": 0}
+        data = {"id": str(channel_id), "type": 1, "last_message_id": None, "recipients": [user]}
+        return json_response(data)
+
     async def _create(self, request: web.Request) -> web.Response:
+        dm_recipient = self.dm_channels.get(int(request.match_info["channel"]))
+        if dm_recipient is not None:
+            body = await self._body(request)
+            if not content_of(body):
+                return error(400, 50006, "Cannot send an empty message")
+            self.direct_messages.append((dm_recipient, content_of(body)))
+            channel_id = int(request.match_info["channel"])
+            sent = message(channel_id=channel_id, author=self.bot, content=content_of(body))
+            return json_response(sent)
         found = self._channel_of(request)
         if found is None:
             return error(404, 10003, "Unknown Channel")

@@ -7,7 +7,10 @@ It speaks the shapes in ``reference/openrouter-openapi.yaml``: ``POST /chat/comp
 ``GET /model/{author}/{slug}``, ``GET /models/{author}/{slug}/endpoints``, ``GET /models`` and
 ``GET /generation?id=`` for the completions it served. Every call is recorded in ``requests``.
 
-Default answer: ``"echo: <last user message>"``, one SSE chunk per word. Faults and answers are
+Default answer: ``"echo: <last user message>"``, one SSE chunk per word. A request's
+``max_completion_tokens`` (or ``max_tokens``) is honoured as OpenRouter's models do: the answer
+stops after that many completion tokens (one a word here, reasoning tokens first) with
+``finish_reason: "length"``, and the usage reports what was produced. Faults and answers are
 scripted per request with :meth:`FakeOpenRouter.script`; scripts are consumed in order, the
 first whose ``model`` matches (``None`` matches any model) wins::
 
@@ -529,17 +532,27 @@ class FakeOpenRouter:
             searches=script.web_searches,
             citations=script.citations,
         )
+        pieces, finish_reason = _words(answer), "stop"
+        cap = body.get("max_completion_tokens", body.get("max_tokens"))
+        if isinstance(cap, int) and not isinstance(cap, bool):
+            if cap < 1:
+                return _json(400, _error_body(400, "max_completion_tokens must be at least 1"))
+            # Reasoning comes first and counts against the cap, as on OpenRouter.
+            reasoning = min(reasoning, cap)
+            if len(pieces) > cap - reasoning:
+                pieces, finish_reason = pieces[: cap - reasoning], "length"
         turn = _Turn(
             fake=self,
             key=key,
             model=model,
             served=script.served_model or self.catalogue.served_as(model),
-            pieces=_words(answer),
+            pieces=pieces,
             messages=body["messages"],
             cached=cached,
             reasoning=reasoning,
             fault=fault,
             rich=rich,
+            finish_reason=finish_reason,
         )
         if body.get("stream") is True:
             return await turn.stream(request)
@@ -568,6 +581,8 @@ class _Turn:
     reasoning: int
     fault: Fault | None
     rich: richer.Richness = field(default_factory=richer.Richness)
+    #: ``length`` when ``max_completion_tokens`` cut the answer short.
+    finish_reason: str = "stop"
     gen_id: str = field(default="")
     created: int = field(default_factory=lambda: int(time.time()))
 
@@ -736,7 +751,7 @@ class _Turn:
         last: dict[str, Any] = {"role": "assistant", "content": ""}
         if self.rich.citations:
             last["annotations"] = self.rich.annotations()
-        await send(self.chunk(last, "stop"))
+        await send(self.chunk(last, self.finish_reason))
         kind = fault.kind if fault is not None else None
         if kind != "no_usage":
             usage_chunk = self.chunk({}, None)
@@ -745,7 +760,7 @@ class _Turn:
             await send(usage_chunk)
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
-        self.record(sent, "stop", charged=True)
+        self.record(sent, self.finish_reason, charged=True)
 
     async def _keep_alive(self, response: web.StreamResponse, fault: Fault) -> bool:
         """Comments only, as OpenRouter sends while a model works; True when the time passed."""
@@ -768,7 +783,7 @@ class _Turn:
         if kind == "malformed":
             return web.Response(status=200, text='{"id": "broken', content_type="application/json")
         sent = len(self.pieces)
-        finish_reason = "stop"
+        finish_reason = self.finish_reason
         choice: dict[str, Any] = {"index": 0, "logprobs": None}
         if fault is not None and kind == "error_chunk":
             sent = min(fault.after, len(self.pieces))

@@ -24,10 +24,23 @@ async def test_commands_are_registered_once_and_not_resynced_when_unchanged(tmp_
         (put,) = _syncs(bot)
         assert put.path == f"/applications/{bot.discord.application_id}/commands"
         by_name = {c["name"]: c for c in put.json}
-        assert set(by_name) == {"chat", "models", "apikey", "costs", "budget", "help"}
+        assert set(by_name) == {
+            "chat",
+            "models",
+            "apikey",
+            "costs",
+            "budget",
+            "help",
+            "prompt",
+            "access",
+            "audit",
+        }
         assert all(c["contexts"] == [0] and c["integration_types"] == [0] for c in put.json)
         assert str(by_name["apikey"]["default_member_permissions"]) == MANAGE_GUILD
         assert str(by_name["budget"]["default_member_permissions"]) == MANAGE_GUILD
+        assert str(by_name["audit"]["default_member_permissions"]) == MANAGE_GUILD
+        # prompt and access mix what anyone may see with what admins change.
+        assert by_name["access"]["default_member_permissions"] is None
         assert by_name["chat"]["default_member_permissions"] is None
         subs = {o["name"] for o in by_name["models"]["options"]}
         # Issue 11 registers /models search and /models info (SPEC §2's grammar on Discord).

@@ -21,6 +21,7 @@ from sqlalchemy import select, text
 from adapters.base import ChatMessage, ModelPricing
 from bot.core.pricing import usd_to_nano
 from bot.core.spend.guard import estimate_nano
+from bot.core.spend.limits import estimate_prompt_tokens, tokens_cost_nano
 from storage import stores
 from storage.crypto import generate_key
 from storage.migrate import HEAD
@@ -256,8 +257,19 @@ async def test_a_budget_holds_across_workers(cluster: Cluster) -> None:
     assert check.by_outcome() == {"ok": admitted}
     costs = [r.cost_nano or 0 for r in check.rows]
     assert max(costs) > estimate  # the premise: real costs beat the estimates
-    assert 1 <= admitted <= limit // estimate
-    assert check.charged_nano <= limit + sum(max(0, c - estimate) for c in costs)
+    # Issue 12 replaced the fixed estimate: each admitted chat holds its worst case at the
+    # allowlist's price (its prompt and its answer's cap), and a chat is admitted while a
+    # minimum answer still fits, so the last one may run with a shorter cap instead of being
+    # refused early. The holds of the chats in flight together fit the limit; the overshoot
+    # is what the provider charged beyond them (here 20x the price they were held at).
+    price = usd_to_nano(Decimal(1))  # per 1M tokens, in and out, as the allowlist believes
+    prompt_nano = tokens_cost_nano(
+        estimate_prompt_tokens([ChatMessage(role="user", content=prompt)]), price
+    )
+    caps = [r.json["max_completion_tokens"] for r in cluster.openrouter.chat_requests]
+    held = [prompt_nano + tokens_cost_nano(cap, price) for cap in caps]
+    assert 1 <= admitted == len(held) and sum(held) <= limit
+    assert check.charged_nano <= limit + sum(costs) - sum(held)
 
     # Over the limit now: the next chat is refused on either worker, with the reason.
     late = await cluster.client.command(cluster.url(0), "/chat", f"--model test/pricey {prompt}")

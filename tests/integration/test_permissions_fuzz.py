@@ -1,5 +1,6 @@
-"""Fuzzed permission checks: whatever a non-admin types, keys, allowlists, defaults and budgets
-stay as they were (the check is in the core, on the server side)."""
+"""Fuzzed permission checks: whatever a non-admin types, keys, allowlists, defaults, budgets,
+channel policies, access and the audit log stay as they were (the check is in the core, on
+the server side)."""
 
 from __future__ import annotations
 
@@ -18,16 +19,52 @@ from bot.config import Settings
 from bot.core.replies import Invocation
 from bot.runtime import Runtime, build_runtime
 from storage.crypto import generate_key
-from storage.models import AllowedModel, Budget, ProviderKey, Workspace
+from storage.models import (
+    AllowedModel,
+    AuditEntry,
+    Budget,
+    ChannelPolicy,
+    ProviderKey,
+    UserAccess,
+    Workspace,
+)
 from tests.fakes.openrouter import DEFAULT_KEY, FakeOpenRouter
 
 ADMIN = Invocation("console", "acme", "general", "root", is_admin=True)
 
 words = st.sampled_from(
-    ["/models", "/apikey", "/budget", "/costs", "/chat", "/routerbot", "/help", "models", "/MODELS"]
+    [
+        "/models",
+        "/apikey",
+        "/budget",
+        "/costs",
+        "/chat",
+        "/routerbot",
+        "/help",
+        "models",
+        "/MODELS",
+        "/prompt",
+        "/access",
+        "/audit",
+    ]
 )
 subs = st.sampled_from(
-    ["add", "remove", "default", "set", "clear", "status", "list", "recommended", "workspace", ""]
+    [
+        "add",
+        "remove",
+        "default",
+        "set",
+        "clear",
+        "status",
+        "list",
+        "recommended",
+        "workspace",
+        "",
+        "channel",
+        "user",
+        "me",
+        "show",
+    ]
 )
 args = st.one_of(
     st.sampled_from(
@@ -41,6 +78,12 @@ args = st.one_of(
             "--provider fireworks",
             "x/y:free",
             "accounts/fireworks/models/deepseek-v3",
+            "--user root",
+            "--user <@U1|x>",
+            "--each-user",
+            "off",
+            "on",
+            "Be brief.",
         ]
     ),
     st.text(max_size=30),
@@ -60,6 +103,16 @@ mutations = st.sampled_from(
         "/budget set 10 --channel",
         "/budget clear",
         "/routerbot models remove openai/gpt-4o-mini",
+        "/budget set 5 --user root",
+        "/budget set 5 --each-user",
+        "/budget clear --user root",
+        "/models default openai/gpt-4o-mini --channel",
+        "/prompt set Be brief.",
+        "/prompt set --channel Be brief.",
+        "/prompt clear",
+        "/access channel off",
+        "/access user root off",
+        "/routerbot access channel off",
     ]
 )
 command_text = st.one_of(mutations, free_form)
@@ -85,8 +138,17 @@ def world(
     runtime, _ = loop.run_until_complete(build_runtime(config))
 
     async def prepare() -> None:
-        async for _ in runtime.dispatcher.run_text(ADMIN, f"/apikey set {DEFAULT_KEY}"):
-            pass
+        # Something for every clear and "on" to change, were a member allowed to.
+        for text in (
+            f"/apikey set {DEFAULT_KEY}",
+            "/prompt set Original.",
+            "/prompt set --channel Original here.",
+            "/budget set 5 --user root",
+            "/budget set 2 --each-user",
+            "/access user somebody off",
+        ):
+            async for _ in runtime.dispatcher.run_text(ADMIN, text):
+                pass
 
     loop.run_until_complete(prepare())
     try:
@@ -110,10 +172,18 @@ async def snapshot(runtime: Runtime) -> tuple[object, ...]:
             (w.id, w.default_model) for w in (await s.execute(select(Workspace))).scalars()
         )
         budgets = sorted(
-            (b.workspace_id, b.channel_id, b.limit_nano)
+            (b.workspace_id, b.channel_id, b.user_id, b.limit_nano)
             for b in (await s.execute(select(Budget))).scalars()
         )
-    return keys, models, defaults, budgets
+        policies = sorted(
+            (p.workspace_id, p.channel_id, p.system_prompt, p.default_model, p.chats_off)
+            for p in (await s.execute(select(ChannelPolicy))).scalars()
+        )
+        access = sorted(
+            (a.workspace_id, a.user_id) for a in (await s.execute(select(UserAccess))).scalars()
+        )
+        audit = len((await s.execute(select(AuditEntry))).all())
+    return keys, models, defaults, budgets, policies, access, audit
 
 
 @settings(

@@ -83,14 +83,28 @@ def test_manifest_matches_the_code() -> None:
     text = MANIFEST.read_text()
     commands = re.findall(r"- command: (/\w+)", text)
     assert sorted(commands) == sorted(
-        ["/chat", "/models", "/apikey", "/costs", "/budget", "/routerbot"]
+        [
+            "/chat",
+            "/models",
+            "/apikey",
+            "/costs",
+            "/budget",
+            "/prompt",
+            "/access",
+            "/audit",
+            "/routerbot",
+        ]
     )
     bot_scopes = re.search(r"bot:\n((?:\s+- [\w:.]+\n)+)", text)
     assert bot_scopes is not None
     assert sorted(re.findall(r"- ([\w:.]+)", bot_scopes.group(1))) == sorted(BOT_SCOPES)
     for event in ("app_mention", "message.channels", "message.groups"):
         assert f"- {event}\n" in text
-    assert text.count("/slack/events") == 8  # six commands, events, interactivity
+    assert text.count("/slack/events") == 11  # nine commands, events, interactivity
+    # The commands that name people ask Slack for <@U…|name> references.
+    for command in ("/budget", "/access"):
+        block = text.split(f"- command: {command}\n", 1)[1].split("- command:", 1)[0]
+        assert "should_escape: true" in block, command
 
 
 async def test_claim_event_is_race_safe_and_pruned(db: Database) -> None:

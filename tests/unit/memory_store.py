@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 from bot.core.ports import (
+    EACH_USER,
     WORKSPACE_BUDGET,
     AllowedModelRow,
     AnswerRow,
@@ -24,13 +25,16 @@ from bot.core.ports import (
     LedgerRow,
     NewModel,
     SlackInstallationRecord,
+    Standing,
     StoredKey,
     StoredMessage,
     UsageEntry,
     UsageSummary,
     UsageTotals,
+    UserSpend,
     WorkspaceRow,
 )
+from tests.unit.memory_governance import GovernanceData, MemoryAudit, MemoryPolicies
 
 
 @dataclass
@@ -39,6 +43,7 @@ class _Hold:
     channel_id: str
     amount_nano: int
     expires_at: datetime
+    user_id: str = ""
 
 
 @dataclass
@@ -59,8 +64,12 @@ class MemoryData:
     conversations: dict[int, _Conversation] = field(default_factory=dict)
     anchors: dict[tuple[int, str], int] = field(default_factory=dict)
     ledger: list[LedgerRow] = field(default_factory=list)
-    budgets: dict[tuple[int, str], BudgetRow] = field(default_factory=dict)
+    #: Keyed by (workspace, channel, user): the budget's scope.
+    budgets: dict[tuple[int, str, str], BudgetRow] = field(default_factory=dict)
+    #: Notice claims: (budget id, subject, month, level).
+    notices: set[tuple[int, str, str, int]] = field(default_factory=set)
     holds: dict[int, _Hold] = field(default_factory=dict)
+    governance: GovernanceData = field(default_factory=GovernanceData)
     events: dict[tuple[str, str], datetime] = field(default_factory=dict)
     answers: dict[int, tuple[str, str, str, datetime]] = field(default_factory=dict)
     installations: dict[tuple[str, str, str], SlackInstallationRecord] = field(default_factory=dict)
@@ -343,13 +352,28 @@ class _Usage:
         channel_id: str | None,
         first_day: date | None,
         end_day: date | None,
+        user_id: str | None = None,
     ) -> list[tuple[date, int]]:
         days: dict[date, int] = defaultdict(int)
         for r in self._rows(workspace_id, channel_id, None, None):
+            if user_id is not None and r.user_id != user_id:
+                continue
             day = r.created_at.date()
             if (first_day is None or day >= first_day) and (end_day is None or day < end_day):
                 days[day] += r.cost_nano or 0
         return sorted(days.items())
+
+    async def summarize_user(
+        self, workspace_id: int, user_id: str, *, since: datetime | None, until: datetime | None
+    ) -> UsageSummary:
+        rows = [r for r in self._rows(workspace_id, None, since, until) if r.user_id == user_id]
+        by_model = _grouped(rows, "model")
+        return UsageSummary(
+            totals=_totals(rows),
+            by_model=by_model,
+            by_user=[(user_id, _totals(rows))] if rows else [],
+            by_channel=_grouped(rows, "channel_id"),
+        )
 
     async def stream(
         self, workspace_id: int, *, since: datetime | None, with_generation_id: bool = False
@@ -368,6 +392,12 @@ class _Usage:
         return False
 
 
+def _scope_order(b: BudgetRow) -> tuple[int, str, str]:
+    if b.user_id == WORKSPACE_BUDGET:
+        return (0 if b.channel_id == WORKSPACE_BUDGET else 1, b.channel_id, "")
+    return (2 if b.user_id == EACH_USER else 3, "", b.user_id)
+
+
 class _Budgets:
     def __init__(self, d: MemoryData) -> None:
         self.d = d
@@ -376,42 +406,61 @@ class _Budgets:
         return None  # one event loop, no await between read and write below
 
     async def has_any(self, workspace_id: int) -> bool:
-        return any(ws == workspace_id for ws, _ in self.d.budgets)
+        return any(ws == workspace_id for ws, _, _ in self.d.budgets)
 
-    async def applying(self, workspace_id: int, channel_id: str) -> list[BudgetRow]:
-        found = [self.d.budgets.get((workspace_id, c)) for c in (WORKSPACE_BUDGET, channel_id)]
-        return [b for b in found if b is not None]
+    async def applying(
+        self, workspace_id: int, channel_id: str, user_id: str = ""
+    ) -> list[BudgetRow]:
+        scopes = [(WORKSPACE_BUDGET, WORKSPACE_BUDGET), (channel_id, WORKSPACE_BUDGET)]
+        if user_id:
+            scopes += [(WORKSPACE_BUDGET, user_id), (WORKSPACE_BUDGET, EACH_USER)]
+        found = [self.d.budgets.get((workspace_id, c, u)) for c, u in scopes]
+        return sorted((b for b in found if b is not None), key=_scope_order)
 
     async def all(self, workspace_id: int) -> list[BudgetRow]:
-        rows = [b for (ws, _), b in self.d.budgets.items() if ws == workspace_id]
-        return sorted(rows, key=lambda b: (b.channel_id != WORKSPACE_BUDGET, b.channel_id))
+        rows = [b for (ws, _, _), b in self.d.budgets.items() if ws == workspace_id]
+        return sorted(rows, key=_scope_order)
+
+    async def get(self, workspace_id: int, channel_id: str, user_id: str = "") -> BudgetRow | None:
+        return self.d.budgets.get((workspace_id, channel_id, user_id))
 
     async def set(
-        self, workspace_id: int, channel_id: str, *, limit_nano: int, set_by: str
+        self, workspace_id: int, channel_id: str, *, limit_nano: int, set_by: str, user_id: str = ""
     ) -> None:
-        old = self.d.budgets.get((workspace_id, channel_id))
+        old = self.d.budgets.get((workspace_id, channel_id, user_id))
         budget_id = old.id if old is not None else next(self.d.ids)
-        self.d.budgets[(workspace_id, channel_id)] = BudgetRow(
-            budget_id, channel_id, limit_nano, None
+        self.d.budgets[(workspace_id, channel_id, user_id)] = BudgetRow(
+            budget_id, channel_id, limit_nano, user_id, set_by
         )
+        self.d.notices = {n for n in self.d.notices if n[0] != budget_id}
 
-    async def clear(self, workspace_id: int, channel_id: str) -> bool:
-        return self.d.budgets.pop((workspace_id, channel_id), None) is not None
+    async def clear(self, workspace_id: int, channel_id: str, user_id: str = "") -> bool:
+        old = self.d.budgets.pop((workspace_id, channel_id, user_id), None)
+        if old is not None:
+            self.d.notices = {n for n in self.d.notices if n[0] != old.id}
+        return old is not None
 
-    async def claim_notice(self, budget_id: int, month: str) -> bool:
-        for key, b in self.d.budgets.items():
-            if b.id == budget_id:
-                if b.notified_month == month:
-                    return False
-                self.d.budgets[key] = replace(b, notified_month=month)
-                return True
-        return False
+    async def claim_notice(
+        self, budget_id: int, month: str, *, level: int = 80, subject: str = ""
+    ) -> bool:
+        key = (budget_id, subject, month, level)
+        if key in self.d.notices:
+            return False
+        self.d.notices.add(key)
+        return True
 
     async def hold(
-        self, workspace_id: int, channel_id: str, *, amount_nano: int, now: datetime, ttl: timedelta
+        self,
+        workspace_id: int,
+        channel_id: str,
+        *,
+        amount_nano: int,
+        now: datetime,
+        ttl: timedelta,
+        user_id: str = "",
     ) -> int:
         hold_id = next(self.d.ids)
-        self.d.holds[hold_id] = _Hold(workspace_id, channel_id, amount_nano, now + ttl)
+        self.d.holds[hold_id] = _Hold(workspace_id, channel_id, amount_nano, now + ttl, user_id)
         return hold_id
 
     async def release(self, workspace_id: int, hold_id: int) -> None:
@@ -424,36 +473,63 @@ class _Budgets:
             if h.workspace_id == workspace_id and h.expires_at <= now:
                 del self.d.holds[hold_id]
 
+    def _live(self, workspace_id: int, now: datetime) -> list[_Hold]:
+        return [
+            h
+            for h in self.d.holds.values()
+            if h.workspace_id == workspace_id and h.expires_at > now
+        ]
+
+    def _month(self, workspace_id: int, first_day: date) -> list[LedgerRow]:
+        since = datetime.combine(first_day, datetime.min.time())
+        return [
+            r for r in self.d.ledger if r.workspace_id == workspace_id and r.created_at >= since
+        ]
+
     async def held(self, workspace_id: int, channel_id: str | None, now: datetime) -> int:
         return sum(
             h.amount_nano
-            for h in self.d.holds.values()
-            if h.workspace_id == workspace_id
-            and channel_id in (None, h.channel_id)
-            and h.expires_at > now
+            for h in self._live(workspace_id, now)
+            if channel_id in (None, h.channel_id)
         )
 
     async def spent_since(self, workspace_id: int, channel_id: str | None, first_day: date) -> int:
-        since = datetime.combine(first_day, datetime.min.time())
         return sum(
             r.cost_nano or 0
-            for r in self.d.ledger
-            if r.workspace_id == workspace_id
-            and channel_id in (None, r.channel_id)
-            and r.created_at >= since
+            for r in self._month(workspace_id, first_day)
+            if channel_id in (None, r.channel_id)
+        )
+
+    async def standing(
+        self, workspace_id: int, channel_id: str, user_id: str, first_day: date, now: datetime
+    ) -> Standing:
+        rows, live = self._month(workspace_id, first_day), self._live(workspace_id, now)
+        return Standing(
+            workspace_spent=sum(r.cost_nano or 0 for r in rows),
+            channel_spent=sum(r.cost_nano or 0 for r in rows if r.channel_id == channel_id),
+            user_spent=sum(r.cost_nano or 0 for r in rows if r.user_id == user_id),
+            workspace_held=sum(h.amount_nano for h in live),
+            channel_held=sum(h.amount_nano for h in live if h.channel_id == channel_id),
+            user_held=sum(h.amount_nano for h in live if h.user_id == user_id),
         )
 
     async def by_channel(self, workspace_id: int, first_day: date, now: datetime) -> ChannelSpend:
-        since = datetime.combine(first_day, datetime.min.time())
         spent: dict[str, int] = defaultdict(int)
         held: dict[str, int] = defaultdict(int)
-        for r in self.d.ledger:
-            if r.workspace_id == workspace_id and r.created_at >= since:
-                spent[r.channel_id] += r.cost_nano or 0
-        for h in self.d.holds.values():
-            if h.workspace_id == workspace_id and h.expires_at > now:
-                held[h.channel_id] += h.amount_nano
+        for r in self._month(workspace_id, first_day):
+            spent[r.channel_id] += r.cost_nano or 0
+        for h in self._live(workspace_id, now):
+            held[h.channel_id] += h.amount_nano
         return ChannelSpend(dict(spent), dict(held))
+
+    async def by_user(self, workspace_id: int, first_day: date, now: datetime) -> UserSpend:
+        spent: dict[str, int] = defaultdict(int)
+        held: dict[str, int] = defaultdict(int)
+        for r in self._month(workspace_id, first_day):
+            spent[r.user_id] += r.cost_nano or 0
+        for h in self._live(workspace_id, now):
+            held[h.user_id] += h.amount_nano
+        return UserSpend(dict(spent), dict(held))
 
 
 class _Events:
@@ -550,6 +626,8 @@ class MemoryUnitOfWork:
         self.conversations = _Conversations(d)
         self.usage = _Usage(d)
         self.budgets = _Budgets(d)
+        self.policies = MemoryPolicies(d.governance)
+        self.audit = MemoryAudit(d.governance)
         self.events = _Events(d)
         self.answers = _Answers(d)
         self.installations = _Installations(d)

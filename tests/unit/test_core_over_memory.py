@@ -17,6 +17,7 @@ from bot.core.replies import (
     ChatDelta,
     ChatFailed,
     ChatStarted,
+    CostsReply,
     ErrorReply,
     Invocation,
     TextReply,
@@ -189,6 +190,15 @@ MEMBER_COMMANDS = [
     "/budget set 5",
     "/budget clear",
     "/costs workspace",
+    "/budget set 5 --user bob",
+    "/budget set 2 --each-user",
+    "/budget clear --each-user",
+    "/models default openai/gpt-4o-mini --channel",
+    "/prompt set Be brief.",
+    "/prompt clear --channel",
+    "/access channel off",
+    "/access user bob off",
+    "/audit",
 ]
 
 
@@ -239,3 +249,13 @@ async def test_concurrent_chats_under_a_limit_hold_and_release_everything() -> N
     assert all(isinstance(r[-1], ChatCompleted) for r in results)
     assert core.store.data.holds == {}
     assert len(core.store.data.ledger) == 20
+
+
+async def test_costs_me_charts_only_the_callers_own_days() -> None:
+    core = await _with_key()
+    core.provider.scripts = [ScriptedProvider.answer(cost="0.25"), ScriptedProvider.answer()]
+    await core.run(ADMIN, "/chat for alice")  # $0.25, alice
+    await core.run(MEMBER, "/chat for bob")  # $0.0001, bob
+    [mine] = [r async for r in core.dispatcher.run(MEMBER, c.Costs(scope="me"))]
+    assert isinstance(mine, CostsReply) and mine.chart is not None
+    assert [nano for _, nano in mine.chart.days if nano] == [100_000]

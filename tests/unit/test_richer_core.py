@@ -342,16 +342,25 @@ async def test_effort_and_web_need_a_model_that_can(command: c.Chat, problem: st
 
 
 async def test_search_price_falls_back_to_exa_and_the_budget_holds_the_bound() -> None:
+    """Searches and their results are the part of a chat's worst case that no answer cap
+    bounds: 3 searches × (5 results × $0.004) and 15,000 result tokens ($0.105 at $3/1M).
+    A limit with less than that left refuses before anything is sent; one with more admits
+    the chat with its answer (reasoning included) capped to what is left."""
     core = await richer_core(strong_web=None)
-    await core.run(ADMIN, "/budget set 0.20")
+    await core.run(ADMIN, "/budget set 0.10")
     [failed] = await chat(core, c.Chat("x" * 100, web=True, effort="high"))
-    # 3 searches × (5 results × $0.004) + 15,000 result tokens + 16,384 reasoning tokens: the
-    # estimate exceeds $0.20 before anything is sent.
-    assert isinstance(failed, ChatFailed) and "limit" in failed.text, failed
+    assert isinstance(failed, ChatFailed) and "budget" in failed.text, failed
     assert core.provider.requests == []
-    replies = await chat(core, c.Chat("hi", web=True))
+    await core.run(ADMIN, "/budget set 0.20")
+    replies = await chat(core, c.Chat("hi", web=True, effort="high"))
     assert isinstance(replies[-1], ChatCompleted), replies
-    assert core.provider.requests[-1].web_search is not None
+    sent = core.provider.requests[-1]
+    assert sent.web_search is not None
+    # Capped below what high effort alone may use, and within what is left after the
+    # searches' bound: $0.095 at $15 per 1M output tokens.
+    assert sent.max_completion_tokens is not None
+    assert sent.max_completion_tokens < 16_384
+    assert sent.max_completion_tokens * 15 <= 95_000
 
 
 async def test_the_providers_unsupported_input_is_one_sentence() -> None:

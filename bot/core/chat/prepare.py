@@ -1,8 +1,10 @@
 """Before a chat calls the provider: everything it needs, read in one transaction, and its
 admission by the budgets.
 
-Any refusal here (no default model, a model off the allowlist, no key, a budget) happens before
-the provider is called, so it costs nothing.
+Any refusal here (access turned off, no default model, a model off the allowlist, no key, a
+budget) happens before the provider is called, so it costs nothing. The channel's policy
+decides the system prompt (the channel's, else the workspace's) and, for a chat without
+``--model``, the model (the channel's default, else the workspace's).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pydantic import SecretStr
 
 from adapters.base import ChatMessage, ModelPricing
 from adapters.registry import display_name
+from bot.core import policies
 from bot.core.allowlist import pricing_of
 from bot.core.catalogue_sync import PROVIDER
 from bot.core.chat import richer
@@ -20,9 +23,15 @@ from bot.core.chat_catalogue import current_pricing, ensure_served, fit_context
 from bot.core.deps import Deps
 from bot.core.errors import ModelNotAllowed
 from bot.core.keys import Keys
-from bot.core.ports import AllowedModelRow, ConversationRef, StoredKey, UnitOfWork
+from bot.core.ports import AllowedModelRow, ChatPolicy, ConversationRef, StoredKey, UnitOfWork
+from bot.core.pricing import price_to_nano
 from bot.core.replies import Invocation
-from bot.core.spend.guard import estimate_nano
+from bot.core.spend.limits import (
+    ANSWER_CEILING_TOKENS,
+    Ask,
+    estimate_prompt_tokens,
+    tokens_cost_nano,
+)
 
 #: Messages of a conversation's history sent with a follow-up.
 HISTORY_LIMIT = 50
@@ -43,6 +52,8 @@ class PreparedChat:
     notice: str | None = None
     #: Files, web search and reasoning effort going with this chat.
     extras: richer.Plan = richer.NO_EXTRAS
+    #: ``max_completion_tokens`` the limits ask for (None: no limit caps this chat).
+    max_tokens: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +62,7 @@ class _Read:
     key: StoredKey | None
     history: list[ChatMessage]
     has_limits: bool | None
+    policy: ChatPolicy
 
 
 async def _allowed(tx: UnitOfWork, ws_id: int, model: str | None) -> AllowedModelRow:
@@ -71,11 +83,19 @@ async def _allowed(tx: UnitOfWork, ws_id: int, model: str | None) -> AllowedMode
 
 
 async def _read(
-    deps: Deps, ws_id: int, model: str | None, conversation: ConversationRef | None
+    deps: Deps,
+    ctx: Invocation,
+    ws_id: int,
+    model: str | None,
+    conversation: ConversationRef | None,
 ) -> _Read:
-    """The model, the key, the history, and whether the workspace has any spend limit."""
+    """The policy, the model, the key, the history, and whether the workspace has any spend
+    limit; refuses a chat that access rules turn away before reading the rest."""
     async with deps.store.transaction() as tx:
-        allowed = await _allowed(tx, ws_id, conversation.model if conversation else model)
+        policy = await tx.policies.for_chat(ws_id, ctx.channel_id, ctx.user_id)
+        policies.check_access(policy)
+        wanted = conversation.model if conversation else (model or policy.channel_model)
+        allowed = await _allowed(tx, ws_id, wanted)
         key = await tx.keys.get(ws_id, allowed.provider)
         history: list[ChatMessage] = []
         if conversation is not None:
@@ -86,7 +106,29 @@ async def _read(
                 if r.role in ("system", "user", "assistant")
             ]
         has_limits = await tx.budgets.has_any(ws_id) if deps.budgets is not None else None
-    return _Read(allowed, key, history, has_limits)
+    return _Read(allowed, key, history, has_limits, policy)
+
+
+def _ask(
+    deps: Deps,
+    model: AllowedModelRow,
+    pricing: ModelPricing,
+    messages: list[ChatMessage],
+    plan: richer.Plan,
+) -> Ask:
+    """What the chat asks of its limits: its prompt's cost from its characters, its files
+    and its searches, and its model's output price (None prices: the chat cannot be
+    bounded)."""
+    ceiling = deps.model_settings.defaults(model.provider, model.model_id).max_completion_tokens
+    input_nano, output_nano = (
+        price_to_nano(pricing.input_per_1m),
+        price_to_nano(pricing.output_per_1m),
+    )
+    if input_nano is None or output_nano is None:
+        return Ask(None, model=model.model_id)
+    prompt = tokens_cost_nano(estimate_prompt_tokens(messages), input_nano)
+    prompt += plan.prompt_nano(pricing)
+    return Ask(prompt, output_nano, ceiling or ANSWER_CEILING_TOKENS, model.model_id)
 
 
 async def prepare(
@@ -102,7 +144,7 @@ async def prepare(
 ) -> PreparedChat:
     """Read, resolve the key and hold the budget; raises a UserFacingError (or a provider
     error) that refuses the chat before anything is sent."""
-    read = await _read(deps, workspace_id, model, conversation)
+    read = await _read(deps, ctx, workspace_id, model, conversation)
     provider = read.model.provider
     model_id = read.model.model_id
     catalogue = deps.catalogue if provider == PROVIDER else None
@@ -117,10 +159,15 @@ async def prepare(
     # Files, web search, effort: refused here (before any hold) where the model cannot.
     plan = await richer.plan(deps, workspace_id=workspace_id, model=read.model, extras=extras)
     pricing = plan.pricing(pricing)
+    system = policies.system_prompt(read.policy)
     fit = fit_context(
         catalogue,
         model_id,
-        [*read.history, plan.user_message(prompt)],
+        [
+            *([ChatMessage(role="system", content=system)] if system else []),
+            *read.history,
+            plan.user_message(prompt),
+        ],
         max_completion_tokens=deps.model_settings.defaults(
             provider, model_id
         ).max_completion_tokens,
@@ -132,9 +179,11 @@ async def prepare(
         reservation = await deps.budgets.reserve(
             workspace_id=workspace_id,
             channel_id=ctx.channel_id,
-            estimate_nano=estimate_nano(messages, pricing) + plan.estimate_nano(pricing),
             has_limits=read.has_limits,
+            user_id=ctx.user_id,
+            ask=_ask(deps, read.model, pricing, messages, plan),
         )
+    max_tokens = reservation.max_tokens if reservation is not None else None
     return PreparedChat(
         workspace_id,
         read.model,
@@ -144,4 +193,5 @@ async def prepare(
         reservation,
         notice=fit.notice,
         extras=plan,
+        max_tokens=max_tokens,
     )

@@ -21,6 +21,7 @@ from bot.core.deps import Deps
 from bot.core.ports import AllowedModelRow, ConversationRef, UnitOfWork, UsageEntry
 from bot.core.pricing import ChatCost
 from bot.core.replies import Invocation
+from bot.core.spend.guard import Crossing
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +73,9 @@ class Ending:
         )
 
 
-async def record(deps: Deps, turn: Turn, ending: Ending) -> tuple[int, Sequence[str]]:
+async def record(deps: Deps, turn: Turn, ending: Ending) -> tuple[int, Sequence[Crossing]]:
     """Write the turn and its usage row; release the budget hold. Returns the conversation id
-    and the budget notices this chat triggered."""
+    and the limits this chat took to 80 % or 100 % (for the notices)."""
     latency_ms = int((time.monotonic() - turn.started) * 1000)
     conversation_id: int | None = None
     async for attempt in stamina.retry_context(
@@ -91,7 +92,7 @@ async def record(deps: Deps, turn: Turn, ending: Ending) -> tuple[int, Sequence[
                 conversation_id = await _write(
                     deps, tx, turn, ending, latency_ms=latency_ms, retry=attempt.num > 1
                 )
-    notices: Sequence[str] = ()
+    notices: Sequence[Crossing] = ()
     if deps.budgets is not None and turn.reservation is not None:
         try:
             notices = await deps.budgets.settle(turn.reservation, cost_nano=ending.cost.nano)

@@ -132,6 +132,13 @@ class Plan:
             return pricing
         return dataclasses.replace(pricing, web_search_per_request=self.search_price)
 
+    def prompt_nano(self, pricing: ModelPricing) -> int:
+        """What the additions to the prompt (files, search results) and the searches may cost
+        at most: the part of a chat's worst case that its answer's cap does not bound."""
+        searches = self.web_search.max_uses if self.web_search is not None else 0
+        usage = Usage(prompt_tokens=self.prompt_tokens, web_search_requests=searches)
+        return settle_cost(usage, self.pricing(pricing)).nano or 0
+
     def estimate_nano(self, pricing: ModelPricing) -> int:
         """What the additions may cost at most, beyond the text's own estimate."""
         searches = self.web_search.max_uses if self.web_search is not None else 0

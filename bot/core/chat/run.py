@@ -1,9 +1,11 @@
 """A chat turn from the caller's side: prepare it, stream the provider's answer as replies,
 record it, and end with the footer.
 
-``Chats.chat`` yields ``ChatStarted``, ``ChatDelta``…, then ``ChatCompleted``; or one
-``ChatFailed`` when it fails before any text (nothing is charged then). However the stream ends
-(the provider fails, the consumer goes away), the chat is on the ledger.
+``Chats.chat`` yields ``ChatStarted``, ``ChatDelta``…, any budget ``Notice`` s for other
+audiences, then ``ChatCompleted`` (always last, so front-ends deliver the notices once the
+answer is shown); or one ``ChatFailed`` when it fails before any text (nothing is charged).
+However the stream ends (the provider fails, the consumer goes away), the chat is on the
+ledger.
 """
 
 from __future__ import annotations
@@ -33,7 +35,17 @@ from bot.core.keys import Keys
 from bot.core.messages import cut_off_notice, provider_sentence
 from bot.core.ports import ConversationRef
 from bot.core.pricing import ChatCost, settle_cost
-from bot.core.replies import ChatCompleted, ChatDelta, ChatFailed, ChatStarted, Invocation, Reply
+from bot.core.replies import (
+    ChatCompleted,
+    ChatDelta,
+    ChatFailed,
+    ChatStarted,
+    Invocation,
+    Notice,
+    Reply,
+)
+from bot.core.spend.guard import Reservation
+from bot.core.spend.notices import capped_notice, notice_replies
 from bot.core.workspaces import Workspaces
 
 log = logging.getLogger(__name__)
@@ -127,7 +139,8 @@ class Chats:
             messages=ready.messages,
             api_key=ready.key,
             temperature=defaults.temperature,
-            max_completion_tokens=defaults.max_completion_tokens,
+            # A limit's cap is at most the model's own (see bot.core.spend.limits).
+            max_completion_tokens=ready.max_tokens or defaults.max_completion_tokens,
             user=end_user(ctx),
             web_search=ready.extras.web_search,
             reasoning_effort=ready.extras.effort,
@@ -163,7 +176,10 @@ class Chats:
             )
             yield ChatFailed(f"{await self._refusal(ready, final)} Nothing was charged.")
             return
-        yield await self._complete(ready, turn, final, "".join(parts))
+        completed, notices = await self._complete(ready, turn, final, "".join(parts))
+        for notice in notices:
+            yield notice
+        yield completed
 
     async def _refusal(self, ready: PreparedChat, final: StreamFailed) -> str:
         """The sentence for a chat the provider refused before any text: the catalogue's
@@ -185,7 +201,7 @@ class Chats:
 
     async def _complete(
         self, ready: PreparedChat, turn: Turn, final: StreamFinished | StreamFailed, text: str
-    ) -> ChatCompleted:
+    ) -> tuple[ChatCompleted, list[Notice]]:
         seconds = time.monotonic() - turn.started
         usage = final.usage
         cost = settle_cost(usage, ready.pricing)
@@ -193,7 +209,7 @@ class Chats:
         ending = Ending.of(final, text, "cut_off" if cut_off else "ok", cost)
         # Shielded: a chat stopped (or shut down) while its paid answer is being written must
         # still leave its row; the cancellation reaches the caller once the write is done.
-        conversation_id, budget_notices = await asyncio.shield(record(self.deps, turn, ending))
+        conversation_id, crossings = await asyncio.shield(record(self.deps, turn, ending))
         shown_model = final.model_served or ready.model.model_id
         footer = format_footer(
             model=shown_model,
@@ -208,8 +224,13 @@ class Chats:
         notices = [ready.notice] if ready.notice else []
         if isinstance(final, StreamFailed):
             notices.append(cut_off_notice(final.error))
-        notices.extend(budget_notices)
-        return ChatCompleted(
+        held = ready.reservation
+        capped = held.capped_by if isinstance(held, Reservation) else None
+        if capped is not None and ready.max_tokens and _stopped_at_cap(final):
+            notices.append(capped_notice(capped, ready.max_tokens))
+        inline, separate = notice_replies(crossings, turn.ctx)
+        notices.extend(inline)
+        completed = ChatCompleted(
             text=text,
             footer=footer,
             model=shown_model,
@@ -219,6 +240,12 @@ class Chats:
             notices=tuple(notices),
             sources=sources_of(final.citations),
         )
+        return completed, separate
+
+
+def _stopped_at_cap(final: StreamFinished | StreamFailed) -> bool:
+    """The provider ended the answer at ``max_completion_tokens``."""
+    return isinstance(final, StreamFinished) and final.finish_reason == "length"
 
 
 def _searches(ready: PreparedChat, usage: Usage | None) -> int | None:
