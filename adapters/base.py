@@ -33,6 +33,8 @@ class ChatRequest:
     user: str | None = None
     #: Extra provider-specific body fields (e.g. OpenRouter ``provider`` routing).
     extra_body: Mapping[str, Any] = field(default_factory=dict)
+    #: Yield a :class:`StreamAccepted` as soon as the provider has accepted the request.
+    announce_acceptance: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,23 @@ class TextDelta:
 
 
 @dataclass(frozen=True, slots=True)
+class StreamAccepted:
+    """The provider answered 200 and named the generation: from now on it may bill it.
+
+    Yielded (only when the request sets ``announce_acceptance``) before any text, as soon as
+    the generation id is known: at the response headers (OpenRouter's ``X-Generation-Id``),
+    else once the first chunk has named it (``None`` if none does). A caller that must never
+    lose a billed chat puts it on record here. A stream that fails before its first text and
+    is retried announces the new attempt's generation too, which replaces the earlier one (a
+    generation that produced no text is not billed).
+    """
+
+    generation_id: str | None
+    #: The model the request asked for.
+    model: str
+
+
+@dataclass(frozen=True, slots=True)
 class StreamFinished:
     """The stream ended normally (after ``[DONE]`` or the end of the body)."""
 
@@ -82,7 +101,7 @@ class StreamFailed:
     generation_id: str | None = None
 
 
-StreamEvent = TextDelta | StreamFinished | StreamFailed
+StreamEvent = TextDelta | StreamAccepted | StreamFinished | StreamFailed
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +155,8 @@ class ProviderAdapter(Protocol):
     name: str
 
     def stream_chat(self, request: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
-        """Yield ``TextDelta`` events, then exactly one ``StreamFinished`` or ``StreamFailed``.
+        """Yield ``TextDelta`` events, then exactly one ``StreamFinished`` or ``StreamFailed``
+        (with ``announce_acceptance``, a ``StreamAccepted`` before any text, per attempt).
 
         Closing the generator early closes the provider's stream at once."""
         ...

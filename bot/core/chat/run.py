@@ -15,7 +15,7 @@ from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from decimal import Decimal
 
-from adapters.base import ChatRequest, StreamFailed, StreamFinished, TextDelta
+from adapters.base import ChatRequest, StreamAccepted, StreamFailed, StreamFinished, TextDelta
 from adapters.errors import ProviderError
 from bot.core.chat.prepare import PreparedChat, prepare
 from bot.core.chat.record import Ending, Turn, record
@@ -131,7 +131,7 @@ class Chats:
                     if isinstance(event, TextDelta):
                         parts.append(event.text)
                         yield ChatDelta(event.text)
-                    else:
+                    elif not isinstance(event, StreamAccepted):
                         final = event
         finally:
             if final is None:
