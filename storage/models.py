@@ -136,11 +136,14 @@ class UsageRecord(SQLModel, table=True):
     #: nano-USD; NULL when the cost is unknown.
     cost_nano: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     #: ``reported`` (provider's usage.cost), ``computed`` (pricing table), ``unknown``,
-    #: ``none`` (failed before any token) or ``reconciled`` (taken from GET /generation).
+    #: ``none`` (failed before any token), ``reconciled`` (taken from GET /generation) or
+    #: ``estimated`` (a chat cut short whose provider had no record: the prompt's estimate
+    #: and the text streamed, at list prices).
     cost_source: str = Field(default="unknown", max_length=16)
     generation_id: str | None = Field(default=None, max_length=128, index=True)
     latency_ms: int = 0
-    #: ``ok``, ``cut_off``, ``error`` or ``cancelled``.
+    #: ``ok``, ``cut_off``, ``error``, ``cancelled`` (its consumer went away) or
+    #: ``interrupted`` (its process died; settled by another).
     outcome: str = Field(max_length=16)
     error_kind: str | None = Field(default=None, max_length=32)
     conversation_id: int | None = Field(default=None, foreign_key="conversation.id")
@@ -254,7 +257,9 @@ class Budget(SQLModel, table=True):
 class BudgetReservation(SQLModel, table=True):
     """An estimate held against the budgets while a chat is in flight.
 
-    Deleted when the chat settles; ``expires_at`` lets a crashed worker's holds lapse.
+    Deleted when the chat settles. ``expires_at`` is a lease: ``owner`` (the process running
+    the chat) renews it while the chat runs, so the holds of a process that died stop counting
+    within one lease.
     """
 
     __tablename__ = "budget_reservation"
@@ -266,6 +271,38 @@ class BudgetReservation(SQLModel, table=True):
     amount_nano: int = Field(sa_column=Column(BigInteger, nullable=False))
     created_at: NaiveDatetime = Field(default_factory=utcnow)
     expires_at: NaiveDatetime
+    owner: str | None = Field(default=None, max_length=32, index=True)
+
+
+class ChatInFlight(SQLModel, table=True):
+    """A chat the provider accepted whose cost is not settled on the ledger yet: what keeps a
+    billed chat from being lost when its process dies.
+
+    Written when the provider accepts the chat (its generation id known); deleted in the
+    transaction that writes the chat's usage row. ``owner`` (the streaming process) renews
+    ``lease_until`` and ``streamed_chars`` while it streams; a row whose lease lapsed belongs
+    to a process that died and is settled by another (claimed with a conditional update, so
+    exactly once). With ``usage_id`` the chat is on the ledger already, with a cost still
+    unknown (cancelled, or no usage came), for settling to correct from GET /generation.
+    """
+
+    __tablename__ = "chat_in_flight"
+    __table_args__ = (Index("ix_chat_in_flight_lease", "lease_until"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id")
+    channel_id: str = Field(max_length=64)
+    user_id: str = Field(max_length=64)
+    provider: str = Field(max_length=32)
+    model: str = Field(max_length=200)
+    generation_id: str | None = Field(default=None, max_length=128)
+    owner: str = Field(max_length=32)
+    lease_until: NaiveDatetime
+    started_at: NaiveDatetime
+    #: The prompt's estimated tokens (about 4 characters a token): what an estimate starts from.
+    prompt_tokens: int = 0
+    streamed_chars: int = 0
+    usage_id: int | None = Field(default=None, foreign_key="usage_record.id")
 
 
 class UsageDaily(SQLModel, table=True):

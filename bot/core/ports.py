@@ -26,6 +26,8 @@ from storage.records import (
     BudgetRow,
     ChannelSpend,
     ConversationRef,
+    FlightEntry,
+    FlightRow,
     LedgerRow,
     NewModel,
     SlackInstallationRecord,
@@ -33,6 +35,7 @@ from storage.records import (
     StoredMessage,
     UsageEntry,
     UsageSummary,
+    UsageTokens,
     UsageTotals,
     WorkspaceRow,
 )
@@ -49,6 +52,9 @@ __all__ = [
     "ConversationRef",
     "ConversationRepo",
     "EventRepo",
+    "FlightEntry",
+    "FlightRepo",
+    "FlightRow",
     "InstallationRepo",
     "KeyDecryptError",
     "KeyRepo",
@@ -62,6 +68,7 @@ __all__ = [
     "UsageEntry",
     "UsageRepo",
     "UsageSummary",
+    "UsageTokens",
     "UsageTotals",
     "Vault",
     "WorkspaceRepo",
@@ -153,8 +160,8 @@ class ConversationRepo(Protocol):
 
 
 class UsageRepo(Protocol):
-    async def record(self, entry: UsageEntry) -> None:
-        """Write one ledger row and its daily rollups."""
+    async def record(self, entry: UsageEntry) -> int:
+        """Write one ledger row and its daily rollups; returns the row's id."""
         ...
 
     async def conversation_of_generation(
@@ -177,8 +184,17 @@ class UsageRepo(Protocol):
     ) -> AsyncIterator[LedgerRow]: ...
 
     async def correct_cost(
-        self, workspace_id: int, usage_id: int, *, cost_nano: int | None, cost_source: str
-    ) -> bool: ...
+        self,
+        workspace_id: int,
+        usage_id: int,
+        *,
+        cost_nano: int | None,
+        cost_source: str,
+        tokens: UsageTokens | None = None,
+    ) -> bool:
+        """Correct one row's cost (and, with ``tokens``, its counts and served model), its
+        rollups with it; False when there is no such row."""
+        ...
 
 
 class BudgetRepo(Protocol):
@@ -204,8 +220,25 @@ class BudgetRepo(Protocol):
     async def claim_notice(self, budget_id: int, month: str) -> bool: ...
 
     async def hold(
-        self, workspace_id: int, channel_id: str, *, amount_nano: int, now: datetime, ttl: timedelta
-    ) -> int: ...
+        self,
+        workspace_id: int,
+        channel_id: str,
+        *,
+        amount_nano: int,
+        now: datetime,
+        ttl: timedelta,
+        owner: str | None = None,
+    ) -> int:
+        """Hold until ``now + ttl``: with an ``owner``, a lease that process renews."""
+        ...
+
+    async def renew_holds(self, owner: str, until: datetime) -> None:
+        """Extend every hold of ``owner`` to ``until``."""
+        ...
+
+    async def prune_lapsed(self, now: datetime) -> int:
+        """Delete every workspace's holds that lapsed by ``now`` (they no longer count)."""
+        ...
 
     async def release(self, workspace_id: int, hold_id: int) -> None: ...
 
@@ -246,6 +279,36 @@ class AnswerRepo(Protocol):
     ) -> list[AnswerRow]: ...
 
 
+class FlightRepo(Protocol):
+    """Chats the provider accepted that are not settled on the ledger yet (see
+    ``bot.core.chat.flights``). Owners renew their leases; a lapsed lease is claimed by
+    exactly one process."""
+
+    async def add(self, entries: Sequence[FlightEntry]) -> list[int]:
+        """Insert the rows; their ids, in order."""
+        ...
+
+    async def release(self, flight_id: int, owner: str) -> bool:
+        """Delete the row if ``owner`` still holds it; False when another process took it."""
+        ...
+
+    async def renew(self, owner: str, until: datetime, streamed: Sequence[tuple[int, int]]) -> None:
+        """Extend these rows of ``owner`` to ``until``, with their streamed characters
+        (``(id, chars)`` pairs)."""
+        ...
+
+    async def claim(
+        self, owner: str, *, now: datetime, until: datetime, limit: int
+    ) -> list[FlightRow]:
+        """Take over up to ``limit`` rows whose lease lapsed before ``now``, leased to
+        ``owner`` until ``until``; each row goes to exactly one caller."""
+        ...
+
+    async def postpone(self, flight_id: int, owner: str, until: datetime) -> None:
+        """Leave a claimed row for a later attempt, after ``until``."""
+        ...
+
+
 class InstallationRepo(Protocol):
     async def save(self, record: SlackInstallationRecord) -> None: ...
 
@@ -281,6 +344,8 @@ class UnitOfWork(Protocol):
     def events(self) -> EventRepo: ...
     @property
     def answers(self) -> AnswerRepo: ...
+    @property
+    def flights(self) -> FlightRepo: ...
     @property
     def installations(self) -> InstallationRepo: ...
 

@@ -47,7 +47,9 @@ __all__ = [
     "has_budgets",
     "list_budgets",
     "lock_budgets",
+    "prune_lapsed_reservations",
     "prune_reservations",
+    "renew_reservations",
     "reserved_sum",
     "set_budget",
     "spend_by_channel",
@@ -172,7 +174,9 @@ async def add_reservation(
     amount_nano: int,
     now: datetime,
     ttl: timedelta,
+    owner: str | None = None,
 ) -> int:
+    """A hold until ``now + ttl``; with an ``owner``, a lease that process renews."""
     now = naive_utc(now)
     row = BudgetReservation(
         workspace_id=workspace_id,
@@ -180,6 +184,7 @@ async def add_reservation(
         amount_nano=amount_nano,
         created_at=now,
         expires_at=now + ttl,
+        owner=owner,
     )
     session.add(row)
     await session.flush()
@@ -262,6 +267,27 @@ async def prune_reservations(session: AsyncSession, *, workspace_id: int, now: d
         )
     )
     return _rowcount(result)
+
+
+async def renew_reservations(session: AsyncSession, *, owner: str, until: datetime) -> None:
+    """Extend the lease of every hold of ``owner`` (a process whose chats still run)."""
+    await session.execute(
+        update(BudgetReservation)
+        .where(col(BudgetReservation.owner) == owner)
+        .values(expires_at=naive_utc(until))
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def prune_lapsed_reservations(session: AsyncSession, *, now: datetime) -> int:
+    """Drop the lapsed holds of every workspace (dead processes'); they no longer count.
+
+    Looks before it deletes, so an idle database is not written to."""
+    now = naive_utc(now)
+    lapsed = col(BudgetReservation.expires_at) <= now
+    if (await session.execute(select(col(BudgetReservation.id)).where(lapsed).limit(1))).first():
+        return _rowcount(await session.execute(delete(BudgetReservation).where(lapsed)))
+    return 0
 
 
 def _rowcount(result: Any) -> int:
