@@ -7,7 +7,9 @@ concrete storage; front-ends get the core's ports (``runtime.store``, ``runtime.
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 from adapters.base import ProviderAdapter
 from adapters.registry import build_adapters
@@ -39,7 +41,14 @@ class Runtime:
     service: ProviderService
     dispatcher: Dispatcher
 
+    def start(self) -> None:
+        """Start this process's lease keeper (renewals, settling): every front-end that chats
+        calls it; several in one process share the one keeper."""
+        self.service.keeper.start()
+
     async def aclose(self) -> None:
+        # First: the last sweep settles the chats cancelled at shutdown.
+        await self.service.keeper.aclose()
         for adapter in self.adapters.values():
             await adapter.aclose()
         await self.store.close()
@@ -68,9 +77,12 @@ def load_vault(settings: Settings, *, allow_generate: bool) -> tuple[KeyVault, s
     return KeyVault.from_config(key), warning
 
 
-def budget_guard(settings: Settings, store: Store) -> BudgetGuard:
-    """Spend limits enforced through the shared database (holds across worker processes)."""
-    return DatabaseBudgetGuard(store)
+def budget_guard(settings: Settings, store: Store, owner: str) -> BudgetGuard:
+    """Spend limits enforced through the shared database (holds across worker processes),
+    each hold a lease of this process (``owner``)."""
+    return DatabaseBudgetGuard(
+        store, ttl=timedelta(seconds=settings.routerbot_lease_seconds), owner=owner
+    )
 
 
 async def build_runtime(
@@ -90,13 +102,15 @@ async def build_runtime(
         app_url=settings.routerbot_app_url,
         app_title=settings.routerbot_app_title,
     )
+    owner = uuid.uuid4().hex
     service = ProviderService(
         settings=settings,
         store=store,
         vault=vault,
         adapters=adapters,
         model_settings=model_settings,
-        budgets=budget_guard(settings, store),
+        budgets=budget_guard(settings, store, owner),
+        owner=owner,
     )
     runtime = Runtime(settings, db, store, vault, adapters, service, Dispatcher(service))
     return runtime, warning

@@ -1,7 +1,8 @@
 """ProviderService: the core's concerns assembled over one set of dependencies.
 
 Each concern lives in its own module (``workspaces``, ``keys``, ``allowlist``, ``chat``,
-``spend``); this class only builds them and keeps the few entry points front-ends and
+``spend``; the chats in flight, their settling and the keeper of this process's leases in
+``chat``); this class only builds them and keeps the few entry points front-ends and
 operators reach for. Every admin-only action is checked by its concern, on the server side.
 """
 
@@ -14,7 +15,10 @@ from adapters.base import ProviderAdapter
 from bot.config import Settings
 from bot.core import permissions
 from bot.core.allowlist import Allowlist
+from bot.core.chat.flights import FlightLog
+from bot.core.chat.keeper import LeaseKeeper
 from bot.core.chat.run import Chats
+from bot.core.chat.settle import Settler
 from bot.core.deps import Deps, utcnow
 from bot.core.keys import Keys
 from bot.core.ports import Store, Vault
@@ -36,13 +40,22 @@ class ProviderService:
         model_settings: ModelSettings,
         budgets: BudgetGuard | None = None,
         clock: Callable[[], datetime] = utcnow,
+        owner: str | None = None,
     ) -> None:
         self.deps = Deps(settings, store, vault, adapters, model_settings, budgets, clock)
+        if owner is not None:
+            self.deps.owner = owner
         self.workspaces = Workspaces(self.deps)
         self.keys = Keys(self.deps, self.workspaces)
         self.allowlist = Allowlist(self.deps, self.workspaces, self.keys)
-        self.chats = Chats(self.deps, self.workspaces, self.keys)
+        self.flights = FlightLog(self.deps)
+        self.chats = Chats(self.deps, self.workspaces, self.keys, self.flights)
         self.spend = Spend(self.deps, self.workspaces)
+        self.settler = Settler(self.deps, self.keys, self.flights)
+        #: Started by the long-running front-ends and the console (``Runtime.start``).
+        self.keeper = LeaseKeeper(
+            self.flights, self.settler, every=settings.routerbot_lease_renew_seconds
+        )
 
     @property
     def settings(self) -> Settings:

@@ -3,7 +3,9 @@ record it, and end with the footer.
 
 ``Chats.chat`` yields ``ChatStarted``, ``ChatDelta``…, then ``ChatCompleted``; or one
 ``ChatFailed`` when it fails before any text (nothing is charged then). However the stream ends
-(the provider fails, the consumer goes away), the chat is on the ledger.
+(the provider fails, the consumer goes away), the chat is on the ledger; and from the moment
+the provider accepts it, it is on record as this process's chat in flight, so that it is
+settled even if this process dies (``bot.core.chat.flights``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from decimal import Decimal
 
 from adapters.base import ChatRequest, StreamAccepted, StreamFailed, StreamFinished, TextDelta
 from adapters.errors import ProviderError
+from bot.core.chat.flights import FlightLog
 from bot.core.chat.prepare import PreparedChat, prepare
 from bot.core.chat.record import Ending, Turn, record
 from bot.core.deps import Deps
@@ -27,6 +30,7 @@ from bot.core.messages import cut_off_notice, provider_sentence
 from bot.core.ports import ConversationRef
 from bot.core.pricing import ChatCost, settle_cost
 from bot.core.replies import ChatCompleted, ChatDelta, ChatFailed, ChatStarted, Invocation, Reply
+from bot.core.spend.guard import estimate_prompt_tokens
 from bot.core.workspaces import Workspaces
 
 log = logging.getLogger(__name__)
@@ -39,10 +43,11 @@ def end_user(ctx: Invocation) -> str:
 
 
 class Chats:
-    def __init__(self, deps: Deps, workspaces: Workspaces, keys: Keys) -> None:
+    def __init__(self, deps: Deps, workspaces: Workspaces, keys: Keys, flights: FlightLog) -> None:
         self.deps = deps
         self.workspaces = workspaces
         self.keys = keys
+        self.flights = flights
 
     # -- conversations ------------------------------------------------------------------------
 
@@ -101,12 +106,31 @@ class Chats:
         except ProviderError as exc:
             yield ChatFailed(provider_sentence(exc))
             return
-        turn = Turn(
-            ctx, ws_id, ready.model, prompt, conversation, started, ready.reservation, anchors
+        flight = self.flights.begin(
+            workspace_id=ws_id,
+            channel_id=ctx.channel_id,
+            user_id=ctx.user_id,
+            provider=ready.model.provider,
+            model=ready.model.model_id,
+            prompt_tokens=estimate_prompt_tokens(ready.messages),
         )
-        async with aclosing(self._stream(ready, turn)) as stream:
-            async for reply in stream:
-                yield reply
+        turn = Turn(
+            ctx,
+            ws_id,
+            ready.model,
+            prompt,
+            conversation,
+            started,
+            ready.reservation,
+            anchors,
+            flight,
+        )
+        try:
+            async with aclosing(self._stream(ready, turn)) as stream:
+                async for reply in stream:
+                    yield reply
+        finally:
+            self.flights.end(flight)  # recording ends it; this covers a failure before
 
     def _request(self, ready: PreparedChat, ctx: Invocation) -> ChatRequest:
         defaults = self.deps.model_settings.defaults(ready.model.provider, ready.model.model_id)
@@ -117,6 +141,7 @@ class Chats:
             temperature=defaults.temperature,
             max_completion_tokens=defaults.max_completion_tokens,
             user=end_user(ctx),
+            announce_acceptance=True,
         )
 
     async def _stream(self, ready: PreparedChat, turn: Turn) -> AsyncGenerator[Reply, None]:
@@ -130,8 +155,11 @@ class Chats:
                 async for event in events:
                     if isinstance(event, TextDelta):
                         parts.append(event.text)
+                        turn.flight.chars += len(event.text)
                         yield ChatDelta(event.text)
-                    elif not isinstance(event, StreamAccepted):
+                    elif isinstance(event, StreamAccepted):
+                        self.flights.accept(turn.flight, event.generation_id)
+                    else:
                         final = event
         finally:
             if final is None:

@@ -11,8 +11,9 @@ Protocol, per chat:
 
 Every chat in flight is covered either by its hold or by its recorded cost (briefly by both,
 which only errs on the side of refusing), so concurrent chats, in one process or many,
-overshoot a limit by at most what they cost beyond their estimates. A crashed worker's holds
-lapse at their expiry.
+overshoot a limit by at most what they cost beyond their estimates. A hold is a lease of the
+process running the chat (``owner``), which renews it while the chat runs
+(``bot.core.chat.flights``): a crashed worker's holds stop counting within one lease.
 """
 
 from __future__ import annotations
@@ -30,16 +31,21 @@ from bot.core.ports import WORKSPACE_BUDGET, BudgetRow, Store, UnitOfWork
 from bot.core.pricing import settle_cost
 from bot.core.spend.texts import NOTICE_PERCENT, BudgetState, notice, refusal
 
-#: Longer than any chat can run (the adapters' timeouts are far shorter), short enough that a
-#: crashed worker's holds do not block a workspace for long.
-RESERVATION_TTL = timedelta(minutes=15)
+#: How long a hold lasts unless its owner renews it (``ROUTERBOT_LEASE_SECONDS`` in a running
+#: process): a crashed worker's holds stop counting this soon.
+RESERVATION_TTL = timedelta(seconds=45)
 #: A chat's answer is rarely longer than this; the estimate only bounds budget overshoot.
 ESTIMATED_COMPLETION_TOKENS = 1000
 
 
+def estimate_prompt_tokens(messages: Sequence[ChatMessage]) -> int:
+    """About 4 characters a token, and a little for the message framing."""
+    return sum(len(m.content) for m in messages) // 4 + 16
+
+
 def estimate_nano(messages: Sequence[ChatMessage], pricing: ModelPricing) -> int:
     """A pessimistic cost estimate for budget holds (about 4 characters a token)."""
-    prompt_tokens = sum(len(m.content) for m in messages) // 4 + 16
+    prompt_tokens = estimate_prompt_tokens(messages)
     usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=ESTIMATED_COMPLETION_TOKENS)
     return settle_cost(usage, pricing).nano or 0
 
@@ -132,7 +138,8 @@ async def budget_states(
 class DatabaseBudgetGuard:
     """The :class:`BudgetGuard` over the shared database (holds across worker processes).
 
-    ``clock`` returns naive UTC; inject one in tests to turn the month.
+    ``clock`` returns naive UTC; inject one in tests to turn the month. ``owner``: the process
+    whose lease keeper renews the holds (None: they last ``ttl``).
     """
 
     def __init__(
@@ -141,10 +148,12 @@ class DatabaseBudgetGuard:
         *,
         clock: Callable[[], datetime] = utcnow,
         ttl: timedelta = RESERVATION_TTL,
+        owner: str | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.ttl = ttl
+        self.owner = owner
 
     async def reserve(
         self,
@@ -175,7 +184,12 @@ class DatabaseBudgetGuard:
                     # Raising rolls the transaction back, which releases the lock.
                     raise BudgetExceeded(refusal(state, estimate_nano))
             hold_id = await tx.budgets.hold(
-                workspace_id, channel_id, amount_nano=estimate_nano, now=now, ttl=self.ttl
+                workspace_id,
+                channel_id,
+                amount_nano=estimate_nano,
+                now=now,
+                ttl=self.ttl,
+                owner=self.owner,
             )
         return Reservation(workspace_id, channel_id, hold_id, estimate_nano)
 
