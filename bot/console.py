@@ -4,6 +4,10 @@ Lines that start with ``/`` are commands; any other line continues the current c
 (or starts one with the default model). Nothing typed is echoed back, so a key pasted with
 ``/apikey set`` stays only where the terminal itself showed it. This module must not import
 slack_bolt or discord: the console starts fast and works without them.
+
+SIGTERM while a command runs cancels it (a chat records itself as it unwinds, its cost
+settled from the provider's record on the way out) and ends the console with status 0; at
+the prompt, with nothing in flight, SIGTERM keeps its default and ends the process at once.
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ import asyncio
 import contextlib
 import getpass
 import importlib
+import signal
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, TextIO
 
 from bot.core import commands as c
@@ -140,6 +146,31 @@ class Console:
         await self._render(self.runtime.dispatcher.run(self.ctx, command))
 
 
+@contextlib.contextmanager
+def terminable(task: asyncio.Task[object] | None, terminated: asyncio.Event) -> Iterator[None]:
+    """While the block runs, SIGTERM cancels ``task`` (once) and sets ``terminated``.
+
+    Only around commands: at the prompt a reader thread may be blocked on stdin, which no
+    cancellation can end, so there SIGTERM keeps its default.
+    """
+
+    def on_sigterm() -> None:
+        if task is not None and not terminated.is_set():
+            terminated.set()
+            task.cancel()
+
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    except (NotImplementedError, RuntimeError):  # no signal handlers here (Windows, a thread)
+        yield
+        return
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
 async def load_runtime(
     settings: Settings, model_settings: ModelSettings
 ) -> tuple[Runtime, str | None]:
@@ -171,6 +202,8 @@ async def run_console(
         interactive = stdin.isatty() and out.isatty()
     loading = asyncio.create_task(load_runtime(settings, model_settings))
     console: Console | None = None
+    main = asyncio.current_task()
+    terminated = asyncio.Event()
     try:
         if interactive:
             with contextlib.suppress(ImportError):
@@ -188,15 +221,29 @@ async def run_console(
                     line = await asyncio.to_thread(stdin.readline)
                     if line == "":
                         break
-                if console is None:
-                    runtime, warning = await loading
-                    if warning:
-                        err.write(f"{warning}\n")
-                        err.flush()
-                    console = Console(
-                        runtime, workspace=workspace, user=user, out=out, interactive=interactive
-                    )
-                await console.handle_line(line)
+                with terminable(main, terminated):
+                    if console is None:
+                        runtime, warning = await loading
+                        if warning:
+                            err.write(f"{warning}\n")
+                            err.flush()
+                        # Settles at once what a console killed before this one left.
+                        runtime.start()
+                        console = Console(
+                            runtime,
+                            workspace=workspace,
+                            user=user,
+                            out=out,
+                            interactive=interactive,
+                        )
+                    await console.handle_line(line)
+            except asyncio.CancelledError:
+                if not terminated.is_set() or main is None:
+                    raise
+                main.uncancel()
+                err.write("routerbot console: stopped by SIGTERM.\n")
+                err.flush()
+                break
             except EOFError:
                 if interactive:
                     out.write("\n")
