@@ -212,12 +212,17 @@ class FlightLog:
             await tx.budgets.renew_holds(self.owner, until)
             await tx.flights.renew(self.owner, until, streamed)
 
+    async def drain(self) -> None:
+        """Until what is queued now is written (or has failed to be)."""
+        while self._writer is not None and not self._writer.done():
+            await asyncio.shield(self._writer)
+
     async def aclose(self) -> None:
         """Let the writer finish what is queued (a shutdown after every chat has ended leaves
         nothing)."""
-        if self._writer is not None and not self._writer.done():
-            try:
-                async with asyncio.timeout(5):
-                    await asyncio.shield(self._writer)
-            except TimeoutError:
+        try:
+            async with asyncio.timeout(5):
+                await self.drain()
+        except TimeoutError:
+            if self._writer is not None:
                 self._writer.cancel()
