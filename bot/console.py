@@ -179,6 +179,9 @@ async def load_runtime(
     built: tuple[Runtime, str | None] = await runtime_module.build_runtime(
         settings, allow_generated_key=True, model_settings=model_settings
     )
+    # At once, not at the first command: what a console killed before this one left (its
+    # chat in flight, its budget hold) is settled while this one waits at the prompt.
+    built[0].start()
     return built
 
 
@@ -227,8 +230,6 @@ async def run_console(
                         if warning:
                             err.write(f"{warning}\n")
                             err.flush()
-                        # Settles at once what a console killed before this one left.
-                        runtime.start()
                         console = Console(
                             runtime,
                             workspace=workspace,
