@@ -7,7 +7,7 @@ slack_bolt or discord: the console starts fast and works without them.
 
 SIGTERM while a command runs cancels it (a chat records itself as it unwinds, its cost
 settled from the provider's record on the way out) and ends the console with status 0; at
-the prompt, with nothing in flight, SIGTERM keeps its default and ends the process at once.
+the prompt, with nothing in flight, SIGTERM ends the process at once, as by default.
 """
 
 from __future__ import annotations
@@ -146,29 +146,45 @@ class Console:
         await self._render(self.runtime.dispatcher.run(self.ctx, command))
 
 
-@contextlib.contextmanager
-def terminable(task: asyncio.Task[object] | None, terminated: asyncio.Event) -> Iterator[None]:
-    """While the block runs, SIGTERM cancels ``task`` (once) and sets ``terminated``.
+class SigtermGuard:
+    """SIGTERM while a command runs cancels it (once) and marks the console ``terminated``;
+    at the prompt, with nothing in flight, it ends the process at once, as by default (a
+    reader thread blocked on stdin could not be cancelled anyway)."""
 
-    Only around commands: at the prompt a reader thread may be blocked on stdin, which no
-    cancellation can end, so there SIGTERM keeps its default.
-    """
+    def __init__(self, task: asyncio.Task[object] | None) -> None:
+        self.task = task
+        self.busy = False
+        self.terminated = False
+        self._loop = asyncio.get_running_loop()
+        self._installed = False
 
-    def on_sigterm() -> None:
-        if task is not None and not terminated.is_set():
-            terminated.set()
-            task.cancel()
+    def install(self) -> None:
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows, a thread
+            self._loop.add_signal_handler(signal.SIGTERM, self._on_sigterm)
+            self._installed = True
 
-    loop = asyncio.get_running_loop()
-    try:
-        loop.add_signal_handler(signal.SIGTERM, on_sigterm)
-    except (NotImplementedError, RuntimeError):  # no signal handlers here (Windows, a thread)
-        yield
-        return
-    try:
-        yield
-    finally:
-        loop.remove_signal_handler(signal.SIGTERM)
+    def uninstall(self) -> None:
+        if self._installed:
+            self._loop.remove_signal_handler(signal.SIGTERM)
+            self._installed = False
+
+    @contextlib.contextmanager
+    def command(self) -> Iterator[None]:
+        self.busy = True
+        try:
+            yield
+        finally:
+            self.busy = False
+
+    def _on_sigterm(self) -> None:
+        if self.busy and self.task is not None:
+            if not self.terminated:
+                self.terminated = True
+                self.task.cancel()
+            return
+        self.uninstall()
+        sys.stdout.flush()
+        signal.raise_signal(signal.SIGTERM)
 
 
 async def load_runtime(
@@ -205,8 +221,8 @@ async def run_console(
         interactive = stdin.isatty() and out.isatty()
     loading = asyncio.create_task(load_runtime(settings, model_settings))
     console: Console | None = None
-    main = asyncio.current_task()
-    terminated = asyncio.Event()
+    sigterm = SigtermGuard(asyncio.current_task())
+    sigterm.install()
     try:
         if interactive:
             with contextlib.suppress(ImportError):
@@ -224,7 +240,7 @@ async def run_console(
                     line = await asyncio.to_thread(stdin.readline)
                     if line == "":
                         break
-                with terminable(main, terminated):
+                with sigterm.command():
                     if console is None:
                         runtime, warning = await loading
                         if warning:
@@ -239,9 +255,9 @@ async def run_console(
                         )
                     await console.handle_line(line)
             except asyncio.CancelledError:
-                if not terminated.is_set() or main is None:
+                if not sigterm.terminated or sigterm.task is None:
                     raise
-                main.uncancel()
+                sigterm.task.uncancel()
                 err.write("routerbot console: stopped by SIGTERM.\n")
                 err.flush()
                 break
@@ -254,6 +270,7 @@ async def run_console(
                 if not interactive:
                     break
     finally:
+        sigterm.uninstall()
         if not loading.done():
             loading.cancel()
         with contextlib.suppress(BaseException):
