@@ -352,3 +352,19 @@ async def test_generation_never_found_is_estimated(openrouter: OpenRouterAdapter
     [row] = core.store.data.ledger
     assert row.cost_source == "estimated" and row.cost_nano
     del replies
+
+
+async def test_a_process_never_settles_its_own_running_chat() -> None:
+    """Its lease lapsed (renewals could not reach the database): the chat is still running
+    here, so this process's sweep leaves it, and it is recorded once when it ends."""
+    core = await core_with_key()
+    streaming(core)
+    replies = await started(core)
+    core.clock.now += LEASE + timedelta(seconds=1)
+    assert await core.service.settler.sweep() == 1  # claimed back, not settled
+    assert core.store.data.ledger == []
+    [row] = core.store.data.flights.values()
+    assert row.lease_until == core.clock.now + LEASE
+    assert isinstance([r async for r in replies][-1], ChatCompleted)
+    assert [(r.outcome, r.cost_source) for r in core.store.data.ledger] == [("ok", "reported")]
+    assert core.store.data.flights == {}

@@ -100,6 +100,11 @@ class FlightLog:
     def live(self) -> int:
         return len(self._live)
 
+    def is_running(self, row_id: int) -> bool:
+        """Whether the row is of a chat this process is still running (its lease lapsed only
+        because renewals could not reach the database)."""
+        return any(f.row_id == row_id for f in self._live)
+
     def begin(
         self,
         *,

@@ -74,6 +74,8 @@ class Settler:
             )
             await tx.budgets.prune_lapsed(now)
         for row in claimed:
+            if self.flights.is_running(row.id):
+                continue  # claiming renewed it; its chat records itself when it ends
             try:
                 await self.settle(row)
             except Exception:
