@@ -5,7 +5,7 @@ transaction (see ``storage.sql_store``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import date, datetime, timedelta
 
 from storage import stores
@@ -190,8 +190,8 @@ class SqlBudgets(SessionRepo):
             owner=owner,
         )
 
-    async def renew_holds(self, owner: str, until: datetime) -> None:
-        await stores.renew_reservations(self.session, owner=owner, until=until)
+    async def renew_holds(self, owner: str, ids: Sequence[int], until: datetime) -> None:
+        await stores.renew_reservations(self.session, owner=owner, ids=ids, until=until)
 
     async def prune_lapsed(self, now: datetime) -> int:
         return await stores.prune_lapsed_reservations(self.session, now=now)

@@ -232,8 +232,8 @@ class BudgetRepo(Protocol):
         """Hold until ``now + ttl``: with an ``owner``, a lease that process renews."""
         ...
 
-    async def renew_holds(self, owner: str, until: datetime) -> None:
-        """Extend every hold of ``owner`` to ``until``."""
+    async def renew_holds(self, owner: str, ids: Sequence[int], until: datetime) -> None:
+        """Extend these holds of ``owner`` to ``until``."""
         ...
 
     async def prune_lapsed(self, now: datetime) -> int:

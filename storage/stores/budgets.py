@@ -8,6 +8,7 @@ database's write lock, taken up front with ``BEGIN IMMEDIATE``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any, cast
@@ -269,11 +270,15 @@ async def prune_reservations(session: AsyncSession, *, workspace_id: int, now: d
     return _rowcount(result)
 
 
-async def renew_reservations(session: AsyncSession, *, owner: str, until: datetime) -> None:
-    """Extend the lease of every hold of ``owner`` (a process whose chats still run)."""
+async def renew_reservations(
+    session: AsyncSession, *, owner: str, ids: Sequence[int], until: datetime
+) -> None:
+    """Extend the lease of these holds of ``owner`` (of chats it is still running)."""
+    if not ids:
+        return
     await session.execute(
         update(BudgetReservation)
-        .where(col(BudgetReservation.owner) == owner)
+        .where(col(BudgetReservation.owner) == owner, col(BudgetReservation.id).in_(ids))
         .values(expires_at=naive_utc(until))
         .execution_options(synchronize_session=False)
     )

@@ -382,9 +382,10 @@ class _Budgets:
         self.d.holds[hold_id] = _Hold(workspace_id, channel_id, amount_nano, now + ttl, owner)
         return hold_id
 
-    async def renew_holds(self, owner: str, until: datetime) -> None:
-        for hold in self.d.holds.values():
-            if hold.owner == owner:
+    async def renew_holds(self, owner: str, ids: Sequence[int], until: datetime) -> None:
+        for hold_id in ids:
+            hold = self.d.holds.get(hold_id)
+            if hold is not None and hold.owner == owner:
                 hold.expires_at = until
 
     async def prune_lapsed(self, now: datetime) -> int:

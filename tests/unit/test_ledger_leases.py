@@ -368,3 +368,29 @@ async def test_a_process_never_settles_its_own_running_chat() -> None:
     assert isinstance([r async for r in replies][-1], ChatCompleted)
     assert [(r.outcome, r.cost_source) for r in core.store.data.ledger] == [("ok", "reported")]
     assert core.store.data.flights == {}
+
+
+async def test_only_the_holds_of_running_chats_are_renewed() -> None:
+    """A hold whose release failed belongs to no chat any more: it lapses, even while this
+    process keeps renewing the holds of its running chats."""
+    core = await core_with_key()
+    await core.run(ADMIN, "/budget set 50")
+    ws_id = next(iter(core.store.data.workspaces))
+    async with core.store.transaction() as tx:
+        leaked = await tx.budgets.hold(
+            ws_id,
+            "general",
+            amount_nano=1,
+            now=core.clock.now,
+            ttl=LEASE,
+            owner=core.service.deps.owner,
+        )
+    streaming(core)
+    replies = await started(core)
+    core.clock.now += timedelta(seconds=15)
+    await core.service.flights.renew()
+    holds = core.store.data.holds
+    assert holds[leaked].expires_at == core.clock.now - timedelta(seconds=15) + LEASE
+    [renewed] = [h for hold_id, h in holds.items() if hold_id != leaked]
+    assert renewed.expires_at == core.clock.now + LEASE
+    await replies.aclose()

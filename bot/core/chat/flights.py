@@ -57,6 +57,8 @@ class Flight:
     #: The prompt's estimated tokens.
     prompt_tokens: int
     started_at: datetime
+    #: Its budget hold, renewed with it (None: no limit applies).
+    hold_id: int | None = None
     generation_id: str | None = None
     #: Characters of answer text streamed so far.
     chars: int = 0
@@ -114,6 +116,7 @@ class FlightLog:
         provider: str,
         model: str,
         prompt_tokens: int,
+        hold_id: int | None,
     ) -> Flight:
         flight = Flight(
             self,
@@ -124,6 +127,7 @@ class FlightLog:
             model,
             prompt_tokens,
             started_at=self.deps.clock(),
+            hold_id=hold_id,
         )
         self._live.add(flight)
         return flight
@@ -208,13 +212,17 @@ class FlightLog:
         if not self._live:
             return
         until = self.deps.clock() + self.lease
+        holds = [f.hold_id for f in self._live if f.hold_id is not None]
         streamed = [
             (f.row_id, f.chars)
             for f in self._live
             if f.state is _State.WRITTEN and f.row_id is not None
         ]
+        if not (holds or streamed):
+            return
         async with self.deps.store.transaction() as tx:
-            await tx.budgets.renew_holds(self.owner, until)
+            # By id: a hold whose release failed is no chat's, and lapses.
+            await tx.budgets.renew_holds(self.owner, holds, until)
             await tx.flights.renew(self.owner, until, streamed)
 
     async def drain(self) -> None:

@@ -30,7 +30,7 @@ from bot.core.messages import cut_off_notice, provider_sentence
 from bot.core.ports import ConversationRef
 from bot.core.pricing import ChatCost, settle_cost
 from bot.core.replies import ChatCompleted, ChatDelta, ChatFailed, ChatStarted, Invocation, Reply
-from bot.core.spend.guard import estimate_prompt_tokens
+from bot.core.spend.guard import Reservation, estimate_prompt_tokens
 from bot.core.workspaces import Workspaces
 
 log = logging.getLogger(__name__)
@@ -113,6 +113,11 @@ class Chats:
             provider=ready.model.provider,
             model=ready.model.model_id,
             prompt_tokens=estimate_prompt_tokens(ready.messages),
+            hold_id=(
+                ready.reservation.reservation_id
+                if isinstance(ready.reservation, Reservation)
+                else None
+            ),
         )
         turn = Turn(
             ctx,

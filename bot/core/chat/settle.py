@@ -138,12 +138,13 @@ class Settler:
     async def _write(self, tx: UnitOfWork, row: FlightRow, settled: Settled) -> None:
         cost, tokens = settled.cost, settled.tokens
         if row.usage_id is not None:
+            # The provider's counts replace the row's; an estimate's do not.
             await tx.usage.correct_cost(
                 row.workspace_id,
                 row.usage_id,
                 cost_nano=cost.nano,
                 cost_source=cost.source,
-                tokens=tokens,
+                tokens=tokens if cost.source == "reconciled" else None,
             )
             return
         if row.generation_id is not None:
