@@ -18,6 +18,7 @@ ledger has its row's cost corrected.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from dataclasses import dataclass
@@ -73,17 +74,22 @@ class Settler:
                 self.flights.owner, now=now, until=now + self.flights.lease, limit=SWEEP_LIMIT
             )
             await tx.budgets.prune_lapsed(now)
-        for row in claimed:
-            if self.flights.is_running(row.id):
-                continue  # claiming renewed it; its chat records itself when it ends
-            try:
-                await self.settle(row)
-            except Exception:
-                # Its lease lapses again and a later sweep (here or elsewhere) tries again.
-                log.warning("could not settle a chat in flight", exc_info=True)
+        # At once, not one after another: each may poll GET /generation for seconds, and the
+        # last must be settled before the claim's lease lapses.
+        await asyncio.gather(
+            *(self._settle_logged(row) for row in claimed if not self.flights.is_running(row.id))
+        )
         if claimed:
             log.info("settled %d chat(s) cut short or of unknown cost", len(claimed))
         return len(claimed)
+
+    async def _settle_logged(self, row: FlightRow) -> None:
+        # A row of a chat still running here was only renewed by the claim: it records itself.
+        try:
+            await self.settle(row)
+        except Exception:
+            # Its lease lapses again and a later sweep (here or elsewhere) tries again.
+            log.warning("could not settle a chat in flight", exc_info=True)
 
     async def settle(self, row: FlightRow) -> Settled | None:
         """Settle one claimed row; None when it was left for later (or taken over)."""
