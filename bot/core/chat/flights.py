@@ -16,7 +16,9 @@ A process that dies stops renewing: its holds stop counting and its chats are se
 another process (``bot.core.chat.settle``) once the lease lapses.
 
 What it cannot cover: the moment between the provider's acceptance and the row's commit
-(milliseconds), and a provider that names no generation (its chats can only be estimated).
+(milliseconds; longer when the process or the database is saturated, as the writer then lags
+behind the streams), and a provider that names no generation (its chats can only be
+estimated).
 """
 
 from __future__ import annotations
