@@ -72,6 +72,8 @@ class ChatRequest:
     web_search: WebSearch | None = None
     #: Reasoning effort for models that reason (None: the model's default).
     reasoning_effort: Effort | None = None
+    #: Yield a :class:`StreamAccepted` as soon as the provider has accepted the request.
+    announce_acceptance: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +110,23 @@ class TextDelta:
 
 
 @dataclass(frozen=True, slots=True)
+class StreamAccepted:
+    """The provider answered 200 and named the generation: from now on it may bill it.
+
+    Yielded (only when the request sets ``announce_acceptance``) before any text, as soon as
+    the generation id is known: at the response headers (OpenRouter's ``X-Generation-Id``),
+    else once the first chunk has named it (``None`` if none does). A caller that must never
+    lose a billed chat puts it on record here. A stream that fails before its first text and
+    is retried announces the new attempt's generation too, which replaces the earlier one (a
+    generation that produced no text is not billed).
+    """
+
+    generation_id: str | None
+    #: The model the request asked for.
+    model: str
+
+
+@dataclass(frozen=True, slots=True)
 class StreamFinished:
     """The stream ended normally (after ``[DONE]`` or the end of the body)."""
 
@@ -134,7 +153,7 @@ class StreamFailed:
     citations: tuple[Citation, ...] = ()
 
 
-StreamEvent = TextDelta | StreamFinished | StreamFailed
+StreamEvent = TextDelta | StreamAccepted | StreamFinished | StreamFailed
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +209,8 @@ class ProviderAdapter(Protocol):
     name: str
 
     def stream_chat(self, request: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
-        """Yield ``TextDelta`` events, then exactly one ``StreamFinished`` or ``StreamFailed``.
+        """Yield ``TextDelta`` events, then exactly one ``StreamFinished`` or ``StreamFailed``
+        (with ``announce_acceptance``, a ``StreamAccepted`` before any text, per attempt).
 
         Closing the generator early closes the provider's stream at once."""
         ...

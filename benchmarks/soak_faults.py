@@ -17,8 +17,10 @@ Each chat's fault rides on its own model id (``soak/<kind>``, allowlisted for th
 the user saw can be checked against what was injected. At the end: a table of outcomes, and
 the invariants: every chat got an answer or a one-line message (except those in flight when
 the worker was killed), every answer shown with a footer is charged once, every failure
-before any text is free, no generation is charged twice, the rollup equals the ledger, and
-SQLite passes ``PRAGMA integrity_check``.
+before any text is free, no generation is charged twice, the rollup equals the ledger, SQLite
+passes ``PRAGMA integrity_check``, and the ledger equals the provider's record: the chats the
+kills cut short were settled by the next worker (short leases for the run: ``LEASES``), and
+every generation the fake OpenRouter billed is on the ledger once, at what it billed.
 """
 
 from __future__ import annotations
@@ -52,8 +54,10 @@ from tests.integration.worker_support import (  # noqa: E402
     can_restart_postgres,
     check_ledger,
     database,
+    flights_left,
     fresh_postgres,
     has_footer,
+    ledger_vs_provider,
     pg_cluster,
     slack_env,
     start_worker,
@@ -91,6 +95,11 @@ SLACK_FAULTS = {
 }
 #: The read timeout a hang must outlast (adapters.openai_compat.READ_TIMEOUT) and some slack.
 HANG_SECONDS = 70.0
+#: Leases short enough that a killed worker's chats are settled within the run, long enough to
+#: outlast the 3 s PostgreSQL outage (a live worker's leases must not lapse meanwhile).
+LEASES = {"ROUTERBOT_LEASE_SECONDS": "10", "ROUTERBOT_LEASE_RENEW_SECONDS": "2"}
+#: How long the last worker may take to settle what the kills left (a lease and a sweep).
+SETTLE_SECONDS = 30.0
 
 
 @dataclass
@@ -277,7 +286,7 @@ async def soak(args: argparse.Namespace, url: str, tmp: Path) -> int:
         team = slack.add_team("T1")
         env = slack_env(
             tmp, database_url=url, secret_key=generate_key(), slack=slack,
-            bot_token=team.bot_token, openrouter_url=fo.base_url,
+            bot_token=team.bot_token, openrouter_url=fo.base_url, **LEASES,
         )  # fmt: skip
         run = Run(args, slack, fo, SlackClient(slack, http), env, tmp, url)
         try:
@@ -320,6 +329,10 @@ async def _soak(run: Run, rng: random.Random) -> int:
         await asyncio.sleep(0.5)
     for chat in chats:
         chat.outcome = classify(run, chat)
+    # Until the last worker has settled the chats the kills cut short (their leases lapse).
+    settle_until = time.monotonic() + SETTLE_SECONDS
+    while await flights_left(url) and time.monotonic() < settle_until:
+        await asyncio.sleep(0.5)
     assert run.worker is not None
     status = await run.worker.stop()
     log = run.worker.stderr_text()
@@ -355,6 +368,17 @@ async def report(
             problems.append(f"chat {chat.index} ({chat.kind}) answered despite its fault")
     if status != 0:
         problems.append(f"the last worker exited with {status}:\n{log[-2000:]}")
+    unsettled = await flights_left(url)
+    if unsettled:
+        problems.append(f"{unsettled} chat(s) still in flight: never settled")
+    provider_diff = ledger_vs_provider(check.rows, run.openrouter)
+    problems += provider_diff
+    billed = sum(
+        usd_to_nano(Decimal(str(g.data["total_cost"]))) for g in run.openrouter.generations.values()
+    )
+    if billed != check.charged_nano:
+        problems.append(f"the provider billed {billed} nano-USD, the ledger charges "
+                        f"{check.charged_nano}")  # fmt: skip
 
     print(f"\nSoak: {args.seconds:g} s, {len(chats)} chats at ~{args.rate:g}/s on "
           f"{'PostgreSQL' if args.postgres else 'SQLite'}; {run.kills} SIGKILL(s), "
@@ -369,8 +393,15 @@ async def report(
     for outcome, n in sorted(rows.items()):
         print(f"| {outcome} | {n} |")
     print(f"| charged in total | ${check.charged_nano / 1e9:.6f} |")
+    sources = collections.Counter(r.cost_source for r in check.rows if r.outcome != "error")
+    print("\n| cost source (chats) | rows |\n| --- | ---: |")
+    for source, n in sorted(sources.items()):
+        print(f"| {source} | {n} |")
+    served = len(run.openrouter.generations)
+    print(f"\nprovider's record: {served} generations, ${billed / 1e9:.6f} billed")
     integrity = check.sqlite_integrity or "n/a (PostgreSQL)"
-    print(f"\ninvariants: rollup = ledger, generations charged once, integrity_check {integrity}")
+    print(f"\ninvariants: rollup = ledger, generations charged once, integrity_check {integrity}, "
+          f"ledger = provider's record ({'yes' if not provider_diff and billed == check.charged_nano else 'NO'})")  # fmt: skip
     if problems:
         print("FAILED:")
         for problem in problems[:20]:

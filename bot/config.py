@@ -6,7 +6,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.registry import PROVIDERS, find_provider
@@ -53,6 +61,12 @@ class Settings(BaseSettings):
     #: old a heartbeat must be before another process finishes that process's answers.
     routerbot_answer_heartbeat_seconds: float = Field(default=5.0, gt=0)
     routerbot_answer_stale_seconds: float = Field(default=30.0, gt=0)
+    #: Budget holds and chats in flight are leases of the process running them: it renews
+    #: them every ``routerbot_lease_renew_seconds`` while they run (and looks for chats of dead
+    #: processes to settle as often); those of a process that died lapse after
+    #: ``routerbot_lease_seconds``, and another process settles its chats.
+    routerbot_lease_seconds: float = Field(default=45.0, gt=0)
+    routerbot_lease_renew_seconds: float = Field(default=15.0, gt=0)
 
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
@@ -90,6 +104,15 @@ class Settings(BaseSettings):
                 "does not look like an API key (spaces, or characters an HTTP header cannot carry)"
             )
         return SecretStr(cleaned)
+
+    @model_validator(mode="after")
+    def _renewed_within_the_lease(self) -> Settings:
+        if self.routerbot_lease_renew_seconds >= self.routerbot_lease_seconds:
+            raise ValueError(
+                "ROUTERBOT_LEASE_RENEW_SECONDS must be shorter than ROUTERBOT_LEASE_SECONDS "
+                "(a lease must be renewed before it lapses)"
+            )
+        return self
 
     @property
     def model_settings_path(self) -> Path:

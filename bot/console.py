@@ -7,6 +7,10 @@ notices meant for others (a direct message to an admin) are printed, marked as s
 Nothing typed is echoed back, so a key pasted with ``/apikey set`` stays only where the
 terminal itself showed it. This module must not import slack_bolt or discord: the console
 starts fast and works without them.
+
+SIGTERM while a command runs cancels it (a chat records itself as it unwinds, its cost
+settled from the provider's record on the way out) and ends the console with status 0; at
+the prompt, with nothing in flight, SIGTERM ends the process at once, as by default.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ import dataclasses
 import getpass
 import importlib
 import io
+import signal
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 from bot.console_files import read_files, split_files
@@ -202,6 +208,47 @@ def source_lines(sources: tuple[Source, ...]) -> str:
     return f"Sources:\n{listed}"
 
 
+class SigtermGuard:
+    """SIGTERM while a command runs cancels it (once) and marks the console ``terminated``;
+    at the prompt, with nothing in flight, it ends the process at once, as by default (a
+    reader thread blocked on stdin could not be cancelled anyway)."""
+
+    def __init__(self, task: asyncio.Task[object] | None) -> None:
+        self.task = task
+        self.busy = False
+        self.terminated = False
+        self._loop = asyncio.get_running_loop()
+        self._installed = False
+
+    def install(self) -> None:
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows, a thread
+            self._loop.add_signal_handler(signal.SIGTERM, self._on_sigterm)
+            self._installed = True
+
+    def uninstall(self) -> None:
+        if self._installed:
+            self._loop.remove_signal_handler(signal.SIGTERM)
+            self._installed = False
+
+    @contextlib.contextmanager
+    def command(self) -> Iterator[None]:
+        self.busy = True
+        try:
+            yield
+        finally:
+            self.busy = False
+
+    def _on_sigterm(self) -> None:
+        if self.busy and self.task is not None:
+            if not self.terminated:
+                self.terminated = True
+                self.task.cancel()
+            return
+        self.uninstall()
+        sys.stdout.flush()
+        signal.raise_signal(signal.SIGTERM)
+
+
 async def load_runtime(
     settings: Settings, model_settings: ModelSettings
 ) -> tuple[Runtime, str | None]:
@@ -210,6 +257,9 @@ async def load_runtime(
     built: tuple[Runtime, str | None] = await runtime_module.build_runtime(
         settings, allow_generated_key=True, model_settings=model_settings
     )
+    # At once, not at the first command: what a console killed before this one left (its
+    # chat in flight, its budget hold) is settled while this one waits at the prompt.
+    built[0].start()
     return built
 
 
@@ -239,6 +289,8 @@ async def run_console(
         stdin.reconfigure(errors="surrogateescape")
     loading = asyncio.create_task(load_runtime(settings, model_settings))
     console: Console | None = None
+    sigterm = SigtermGuard(asyncio.current_task())
+    sigterm.install()
     try:
         if interactive:
             with contextlib.suppress(ImportError):
@@ -254,21 +306,29 @@ async def run_console(
                 line = await read_line(stdin, interactive)
                 if line is None:
                     break
-                if console is None:
-                    runtime, warning = await loading
-                    if warning:
-                        err.write(f"{warning}\n")
-                        err.flush()
-                    console = Console(
-                        runtime,
-                        workspace=workspace,
-                        user=user,
-                        out=out,
-                        interactive=interactive,
-                        channel=channel,
-                        member=member,
-                    )
-                await console.handle_line(line)
+                with sigterm.command():
+                    if console is None:
+                        runtime, warning = await loading
+                        if warning:
+                            err.write(f"{warning}\n")
+                            err.flush()
+                        console = Console(
+                            runtime,
+                            workspace=workspace,
+                            user=user,
+                            out=out,
+                            interactive=interactive,
+                            channel=channel,
+                            member=member,
+                        )
+                    await console.handle_line(line)
+            except asyncio.CancelledError:
+                if not sigterm.terminated or sigterm.task is None:
+                    raise
+                sigterm.task.uncancel()
+                err.write("routerbot console: stopped by SIGTERM.\n")
+                err.flush()
+                break
             except EOFError:
                 if interactive:
                     out.write("\n")
@@ -278,6 +338,7 @@ async def run_console(
                 if not interactive:
                     break
     finally:
+        sigterm.uninstall()
         if not loading.done():
             loading.cancel()
         with contextlib.suppress(BaseException):

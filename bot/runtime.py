@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from adapters.base import ProviderAdapter
 from adapters.catalogue import CatalogueReader
@@ -60,7 +62,14 @@ class Runtime:
 
         self._refresher = asyncio.create_task(catalogue.run(on_refresh=follow))
 
+    def start(self) -> None:
+        """Start this process's lease keeper (renewals, settling): every front-end that chats
+        calls it; several in one process share the one keeper."""
+        self.service.keeper.start()
+
     async def aclose(self) -> None:
+        # First: the last sweep settles the chats cancelled at shutdown.
+        await self.service.keeper.aclose()
         await stop_refresher(self._refresher)
         self._refresher = None
         for adapter in self.adapters.values():
@@ -109,9 +118,12 @@ def build_catalogue(adapters: Mapping[str, ProviderAdapter]) -> Catalogue | None
     return Catalogue(adapter.list_catalogue)
 
 
-def budget_guard(settings: Settings, store: Store) -> BudgetGuard:
-    """Spend limits enforced through the shared database (holds across worker processes)."""
-    return DatabaseBudgetGuard(store)
+def budget_guard(settings: Settings, store: Store, owner: str) -> BudgetGuard:
+    """Spend limits enforced through the shared database (holds across worker processes),
+    each hold a lease of this process (``owner``)."""
+    return DatabaseBudgetGuard(
+        store, ttl=timedelta(seconds=settings.routerbot_lease_seconds), owner=owner
+    )
 
 
 async def build_runtime(
@@ -132,14 +144,16 @@ async def build_runtime(
         app_title=settings.routerbot_app_title,
     )
     catalogue = build_catalogue(adapters)
+    owner = uuid.uuid4().hex
     service = ProviderService(
         settings=settings,
         store=store,
         vault=vault,
         adapters=adapters,
         model_settings=model_settings,
-        budgets=budget_guard(settings, store),
+        budgets=budget_guard(settings, store, owner),
         catalogue=catalogue,
+        owner=owner,
     )
     dispatcher = Dispatcher(service)
     runtime = Runtime(settings, db, store, vault, adapters, service, dispatcher, catalogue)

@@ -113,8 +113,8 @@ class UsageTotals:
 
     ``chats`` counts rows whose outcome is not ``error``; ``failed`` counts ``error`` rows.
     ``cost_nano`` is the exact sum of the known costs; ``computed_cost_chats`` of those were
-    priced from the pricing table (shown as ≈), ``unknown_cost_chats`` non-failed chats have
-    no cost at all (a failed chat costs nothing, so it is never "unknown").
+    priced from the pricing table or estimated (shown as ≈), ``unknown_cost_chats`` non-failed
+    chats have no cost at all (a failed chat costs nothing, so it is never "unknown").
     """
 
     cost_nano: int
@@ -218,6 +218,45 @@ class AnswerRow:
 
     id: int
     target: str
+
+
+@dataclass(frozen=True, slots=True)
+class FlightEntry:
+    """A chat the provider accepted, not yet settled on the ledger (see ``ChatInFlight``).
+
+    ``prompt_tokens`` is an estimate; ``usage_id`` is set once the chat is on the ledger with a
+    cost still to be settled.
+    """
+
+    workspace_id: int
+    channel_id: str
+    user_id: str
+    provider: str
+    model: str
+    generation_id: str | None
+    owner: str
+    lease_until: datetime
+    started_at: datetime
+    prompt_tokens: int
+    streamed_chars: int
+    usage_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class FlightRow(FlightEntry):
+    """A chat in flight as stored, with its id: claimed to be settled by this process."""
+
+    id: int
+
+
+@dataclass(frozen=True, slots=True)
+class UsageTokens:
+    """Token counts and the model that served, as the provider's record gives them."""
+
+    prompt_tokens: int
+    cached_tokens: int
+    completion_tokens: int
+    model_served: str | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@ records out (the usage ledger with its rollups, spend limits and their holds).""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import fields
 from datetime import date, datetime, timedelta
 
@@ -16,6 +16,7 @@ from storage.records import (
     Standing,
     UsageEntry,
     UsageSummary,
+    UsageTokens,
     UserSpend,
 )
 from storage.sql_repos import SessionRepo
@@ -54,10 +55,12 @@ def ledger_row(row: UsageRecord) -> LedgerRow:
 
 
 class SqlUsage(SessionRepo):
-    async def record(self, entry: UsageEntry) -> None:
+    async def record(self, entry: UsageEntry) -> int:
         # Every field of the record is a column of the same name.
         row = UsageRecord(**{f.name: getattr(entry, f.name) for f in fields(entry)})
         await stores.record_usage(self.session, record=row)
+        assert row.id is not None
+        return row.id
 
     async def conversation_of_generation(
         self, workspace_id: int, generation_id: str
@@ -117,7 +120,13 @@ class SqlUsage(SessionRepo):
             yield ledger_row(row)
 
     async def correct_cost(
-        self, workspace_id: int, usage_id: int, *, cost_nano: int | None, cost_source: str
+        self,
+        workspace_id: int,
+        usage_id: int,
+        *,
+        cost_nano: int | None,
+        cost_source: str,
+        tokens: UsageTokens | None = None,
     ) -> bool:
         row = await stores.update_usage_cost(
             self.session,
@@ -125,6 +134,7 @@ class SqlUsage(SessionRepo):
             usage_id=usage_id,
             cost_nano=cost_nano,
             cost_source=cost_source,
+            tokens=tokens,
         )
         return row is not None
 
@@ -188,6 +198,7 @@ class SqlBudgets(SessionRepo):
         now: datetime,
         ttl: timedelta,
         user_id: str = "",
+        owner: str | None = None,
     ) -> int:
         return await stores.add_reservation(
             self.session,
@@ -197,7 +208,14 @@ class SqlBudgets(SessionRepo):
             now=now,
             ttl=ttl,
             user_id=user_id,
+            owner=owner,
         )
+
+    async def renew_holds(self, owner: str, ids: Sequence[int], until: datetime) -> None:
+        await stores.renew_reservations(self.session, owner=owner, ids=ids, until=until)
+
+    async def prune_lapsed(self, now: datetime) -> int:
+        return await stores.prune_lapsed_reservations(self.session, now=now)
 
     async def release(self, workspace_id: int, hold_id: int) -> None:
         await stores.delete_reservation(

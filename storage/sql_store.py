@@ -1,26 +1,27 @@
 """``SqlStore``: the core's storage ports (``bot.core.ports.Store``) over SQLAlchemy.
 
 ``transaction()`` opens one session in one transaction and hands out the repositories of
-``storage.sql_repos`` and ``storage.sql_settings`` plus the process-level ones here (event
-claims, the answers-in-flight journal, Slack installations), all sharing that session.
-Whatever the block raises rolls the transaction back.
+``storage.sql_repos``, ``storage.sql_settings`` and ``storage.sql_spend`` plus the
+process-level ones here (event claims, the answers-in-flight journal, the chats in flight,
+Slack installations), all sharing that session. Whatever the block raises rolls the
+transaction back.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import datetime
 from functools import cached_property
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import events, inflight, installations
+from storage import events, flights, inflight, installations
 from storage.db import Database, is_database_outage, is_transient
-from storage.models import SlackInstallation, utcnow
-from storage.records import AnswerRow, SlackInstallationRecord
+from storage.models import ChatInFlight, SlackInstallation, utcnow
+from storage.records import AnswerRow, FlightEntry, FlightRow, SlackInstallationRecord
 from storage.sql_repos import (
     SessionRepo,
     SqlAllowlist,
@@ -69,6 +70,48 @@ class SqlAnswers(SessionRepo):
             self.session, platform=platform, owner=owner, stale_before=stale_before, now=now
         )
         return [AnswerRow(row.id, row.target) for row in rows if row.id is not None]
+
+
+def _flight(row: ChatInFlight) -> FlightRow:
+    assert row.id is not None
+    return FlightRow(
+        workspace_id=row.workspace_id,
+        channel_id=row.channel_id,
+        user_id=row.user_id,
+        provider=row.provider,
+        model=row.model,
+        generation_id=row.generation_id,
+        owner=row.owner,
+        lease_until=row.lease_until,
+        started_at=row.started_at,
+        prompt_tokens=row.prompt_tokens,
+        streamed_chars=row.streamed_chars,
+        usage_id=row.usage_id,
+        id=row.id,
+    )
+
+
+class SqlFlights(SessionRepo):
+    async def add(self, entries: Sequence[FlightEntry]) -> list[int]:
+        return await flights.add_flights(self.session, entries=entries)
+
+    async def release(self, flight_id: int, owner: str) -> bool:
+        return await flights.release_flight(self.session, flight_id=flight_id, owner=owner)
+
+    async def renew(self, owner: str, until: datetime, streamed: Sequence[tuple[int, int]]) -> None:
+        await flights.renew_flights(self.session, owner=owner, until=until, streamed=streamed)
+
+    async def claim(
+        self, owner: str, *, now: datetime, until: datetime, limit: int
+    ) -> list[FlightRow]:
+        rows = await flights.claim_flights(
+            self.session, owner=owner, now=now, until=until, limit=limit
+        )
+        # As claimed: this process holds them now.
+        return [replace(_flight(row), owner=owner, lease_until=until) for row in rows]
+
+    async def postpone(self, flight_id: int, owner: str, until: datetime) -> None:
+        await flights.postpone_flight(self.session, flight_id=flight_id, owner=owner, until=until)
 
 
 def _installation(row: SlackInstallation) -> SlackInstallationRecord:
@@ -147,6 +190,10 @@ class SqlUnitOfWork:
     @cached_property
     def answers(self) -> SqlAnswers:
         return SqlAnswers(self.session)
+
+    @cached_property
+    def flights(self) -> SqlFlights:
+        return SqlFlights(self.session)
 
     @cached_property
     def installations(self) -> SqlInstallations:

@@ -25,7 +25,8 @@ def expected_totals(rows: Sequence[Mapping[str, Any]]) -> UsageTotals:
         cached_tokens=total("cached_tokens"),
         completion_tokens=total("completion_tokens"),
         computed_cost_chats=sum(
-            r["cost_source"] == "computed" and r["cost_nano"] is not None for r in rows
+            r["cost_source"] in ("computed", "estimated") and r["cost_nano"] is not None
+            for r in rows
         ),
         unknown_cost_chats=sum(r["cost_nano"] is None and r["outcome"] != "error" for r in rows),
     )

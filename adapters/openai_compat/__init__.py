@@ -1,7 +1,8 @@
 """Chat over any OpenAI-compatible API: one pooled httpx client, SSE streaming, errors, retries.
 
 ``OpenAICompatibleAdapter.stream_chat`` turns one ``POST /chat/completions`` with ``stream: true``
-into ``TextDelta`` events followed by exactly one ``StreamFinished`` or ``StreamFailed``. It reads
+into ``TextDelta`` events followed by exactly one ``StreamFinished`` or ``StreamFailed`` (asked to,
+it first announces the accepted generation: ``StreamAccepted``). It reads
 the stream to ``data: [DONE]`` (the usage chunk, ``choices: []``, comes after ``finish_reason``),
 parses JSON with ``parse_float=Decimal`` so ``usage.cost`` stays exact, and maps every failure
 onto :mod:`adapters.errors`:
@@ -19,10 +20,11 @@ Retryable failures are retried with backoff (stamina) only while no text has bee
 
 The modules, one concern each:
 
-    errors   statuses, error payloads and transport failures → kinds; Retry-After; backoff
-    chunks   SSE chunk and ``usage`` parsing, exact decimals
-    stream   the open stream: reading to ``[DONE]``, the answer's deadline, draining
-    client   ``OpenAICompatibleAdapter``: the pooled client, retries, the other endpoints
+    errors     statuses, error payloads and transport failures → kinds; Retry-After; backoff
+    chunks     SSE chunk and ``usage`` parsing, exact decimals
+    stream     the open stream: reading to ``[DONE]``, the answer's deadline, draining
+    client     ``OpenAICompatibleAdapter``: the pooled client, opening with retries, streaming
+    endpoints  the JSON ``GET`` endpoints beside chat (models, key, generation stats)
 """
 
 from __future__ import annotations

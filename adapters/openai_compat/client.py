@@ -1,7 +1,8 @@
 """``OpenAICompatibleAdapter``: chat and lookups over one pooled httpx client, with retries.
 
 ``stream_chat`` opens the stream (retrying only before the first token), then turns it into
-``TextDelta`` events followed by exactly one ``StreamFinished`` or ``StreamFailed``.
+``TextDelta`` events followed by exactly one ``StreamFinished`` or ``StreamFailed``; asked to,
+it first announces each accepted attempt's generation (``StreamAccepted``).
 """
 
 from __future__ import annotations
@@ -9,33 +10,29 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncGenerator, Mapping
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, aclosing
 from typing import Any, ClassVar, Self
 
 import httpx
 import stamina
 from httpx_sse import EventSource
-from pydantic import SecretStr
 
 from adapters.base import (
     ChatRequest,
-    GenerationInfo,
-    KeyInfo,
-    ModelInfo,
+    StreamAccepted,
     StreamEvent,
     StreamFailed,
     StreamFinished,
     TextDelta,
 )
-from adapters.errors import EndpointNotFoundError, MalformedResponseError, ProviderError
+from adapters.errors import MalformedResponseError, ProviderError
 from adapters.openai_compat.chunks import ChunkParser, StreamState, loads_exact
+from adapters.openai_compat.endpoints import JsonEndpoints
 from adapters.openai_compat.errors import (
-    MAX_DETAIL_CHARS,
     cut_off,
     error_from_response,
     from_transport,
     retry_backoff,
-    scrub,
 )
 from adapters.openai_compat.parts import message_json
 from adapters.openai_compat.stream import STREAM_DEADLINE, OpenStream
@@ -85,7 +82,7 @@ RETRY_TOTAL_TIMEOUT = 30.0
 USER_AGENT = "routerbot"
 
 
-class OpenAICompatibleAdapter:
+class OpenAICompatibleAdapter(JsonEndpoints):
     """A :class:`adapters.base.ProviderAdapter` for any OpenAI-compatible ``/v1`` API.
 
     One pooled ``httpx.AsyncClient`` per instance; the API key travels per request in the
@@ -166,15 +163,22 @@ class OpenAICompatibleAdapter:
         return {"reasoning_effort": request.reasoning_effort}
 
     async def stream_chat(self, request: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
-        """Yield ``TextDelta`` events, then exactly one ``StreamFinished`` or ``StreamFailed``.
+        """Yield ``TextDelta`` events, then exactly one ``StreamFinished`` or ``StreamFailed``
+        (with ``request.announce_acceptance``, a ``StreamAccepted`` before any text).
 
         Never raises, except ``CancelledError``/``GeneratorExit``, which propagate after the
         response is closed.
         """
         states: list[StreamState] = []
         deadline = asyncio.get_running_loop().time() + self.stream_deadline
+        opened: OpenStream | None = None
         try:
-            opened = await self._open_with_retries(request, states, deadline)
+            async with aclosing(self._open_with_retries(request, states, deadline)) as steps:
+                async for step in steps:
+                    if isinstance(step, OpenStream):
+                        opened = step
+                    else:
+                        yield step
         except ProviderError as exc:
             yield self._failed(exc, states, partial=False)
             return
@@ -184,6 +188,7 @@ class OpenAICompatibleAdapter:
                 MalformedResponseError(detail=type(exc).__name__), states, partial=False
             )
             return
+        assert opened is not None
 
         state = opened.state
         partial = False
@@ -231,7 +236,14 @@ class OpenAICompatibleAdapter:
 
     async def _open_with_retries(
         self, request: ChatRequest, states: list[StreamState], deadline: float
-    ) -> OpenStream:
+    ) -> AsyncGenerator[StreamAccepted | OpenStream, None]:
+        """Open the stream, retrying only before its first text; yields each attempt's
+        ``StreamAccepted`` (when asked for) and, last, the open stream. Raises ProviderError
+        when the last attempt failed.
+
+        The announcement is yielded outside stamina's attempt block: a consumer that goes away
+        there must not count as a failed attempt.
+        """
         async for attempt in stamina.retry_context(
             on=retry_backoff,
             attempts=self.max_retries + 1,
@@ -239,18 +251,45 @@ class OpenAICompatibleAdapter:
             wait_initial=RETRY_WAIT_INITIAL,
             wait_max=RETRY_WAIT_MAX,
         ):
+            if attempt.num > 1:
+                logger.info("retrying %s chat, attempt %d", self.name, attempt.num)
+            state = StreamState()
+            states.append(state)
+            failure: ProviderError | None = None
+            opened: OpenStream | None = None
+            try:
+                opened = await self._open(request, state, deadline)
+                announce = request.announce_acceptance
+                if announce and state.generation_id is not None:
+                    announce = False
+                    yield StreamAccepted(state.generation_id, request.model)
+                first = await opened.next_text()
+                if first is not None:
+                    opened.queue(first)
+                if announce:  # the id came with the first chunk, if at all
+                    yield StreamAccepted(state.generation_id, request.model)
+            except ProviderError as exc:
+                failure = exc
+            except BaseException:
+                if opened is not None:
+                    await opened.aclose()
+                raise
+            if failure is not None and opened is not None:
+                await opened.aclose()
             with attempt:
-                if attempt.num > 1:
-                    logger.info("retrying %s chat, attempt %d", self.name, attempt.num)
-                state = StreamState()
-                states.append(state)
-                return await self._open(request, state, deadline)
+                if failure is not None:
+                    raise failure
+            if failure is None:
+                assert opened is not None
+                yield opened
+                return
         raise AssertionError("stamina ended without a result")  # pragma: no cover
 
     async def _open(self, request: ChatRequest, state: StreamState, deadline: float) -> OpenStream:
-        """Send the request and read up to the first piece of text (or the end).
+        """Send the request and read the response's head (or its whole JSON body).
 
-        Everything that fails here has yielded nothing yet, so it may be retried.
+        Everything that fails here, and up to the first piece of text, has yielded no text
+        yet, so it may be retried.
         """
         secret = request.api_key.get_secret_value()
         parser = ChunkParser(state, model=request.model, secret=secret)
@@ -289,14 +328,11 @@ class OpenAICompatibleAdapter:
                     opened = OpenStream(stack, state, parser, events=events, deadline=deadline)
                 else:
                     raise MalformedResponseError(detail=f"unexpected content-type {content_type!r}")
-                first = await opened.next_text()
             except httpx.HTTPError as exc:
                 raise from_transport(exc) from None
         except BaseException:
             await stack.aclose()
             raise
-        if first is not None:
-            opened.queue(first)
         return opened
 
     @staticmethod
@@ -314,71 +350,3 @@ class OpenAICompatibleAdapter:
         if not text and payload.get("choices") is None:
             raise MalformedResponseError(detail="a JSON response had neither choices nor error")
         opened.queue(text, error)
-
-    # ---- other endpoints -----------------------------------------------------------------
-
-    @staticmethod
-    def _auth(api_key: SecretStr) -> dict[str, str]:
-        return {"Authorization": f"Bearer {api_key.get_secret_value()}"}
-
-    async def _get_json(
-        self,
-        path: str,
-        api_key: SecretStr | None,
-        *,
-        params: Mapping[str, str] | None = None,
-        none_on_404: bool = False,
-    ) -> Any:
-        """``GET`` a JSON document; provider failures become ProviderError."""
-        headers = self._auth(api_key) if api_key is not None else {}
-        secret = api_key.get_secret_value() if api_key is not None else None
-        try:
-            response = await self._client.get(path, params=params, headers=headers)
-        except httpx.HTTPError as exc:
-            raise from_transport(exc) from None
-        if response.status_code == 404:
-            if none_on_404:
-                return None
-            # Every server of this API answers this path; a 404 means the base URL points
-            # elsewhere (a wrong path, another service), not that some model is unknown.
-            body = response.content[:MAX_DETAIL_CHARS].decode("utf-8", "replace")
-            raise EndpointNotFoundError(
-                provider=self.name, url=str(response.url), detail=scrub(body, secret)
-            )
-        if not response.is_success:
-            raise error_from_response(
-                response.status_code, response.content, response.headers, secret=secret
-            )
-        try:
-            return loads_exact(response.content)
-        except ValueError:
-            raise MalformedResponseError(detail=f"GET {path}: not JSON") from None
-
-    async def _list_models(self, api_key: SecretStr | None) -> list[Mapping[str, Any]]:
-        payload = await self._get_json("models", api_key)
-        data = payload.get("data") if isinstance(payload, Mapping) else None
-        if not isinstance(data, list):
-            raise MalformedResponseError(detail="GET /models: no `data` list")
-        return [item for item in data if isinstance(item, Mapping)]
-
-    async def lookup_model(self, model_id: str, api_key: SecretStr | None) -> ModelInfo | None:
-        """Find ``model_id`` in ``GET /models`` (OpenAI's list carries no pricing)."""
-        for item in await self._list_models(api_key):
-            if item.get("id") == model_id:
-                name = item.get("name")
-                context = item.get("context_length")
-                return ModelInfo(
-                    id=model_id,
-                    name=name if isinstance(name, str) else None,
-                    context_length=context if isinstance(context, int) else None,
-                )
-        return None
-
-    async def check_key(self, api_key: SecretStr) -> KeyInfo:
-        """A key is good when ``GET /models`` accepts it (401 → AuthenticationError)."""
-        await self._get_json("models", api_key)
-        return KeyInfo()
-
-    async def get_generation(self, generation_id: str, api_key: SecretStr) -> GenerationInfo | None:
-        """Generic OpenAI-compatible APIs have no per-generation stats."""
-        return None

@@ -1,5 +1,6 @@
 """What every concern of the core shares: settings, the storage port, the vault, the provider
-adapters, the pricing file, the budget guard and the clock.
+adapters, the pricing file, the budget guard, the clock and this process's name as the owner
+of its leases.
 
 One mutable holder, so that swapping the clock or the guard (tests turning the month) reaches
 every concern at once.
@@ -7,8 +8,9 @@ every concern at once.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -39,6 +41,8 @@ class Deps:
     clock: Callable[[], datetime] = utcnow
     #: The followed provider's catalogue, one per process (None: no catalogue checks).
     catalogue: Catalogue | None = None
+    #: This process, as the owner of its leases (budget holds, chats in flight).
+    owner: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def adapter(self, provider: str) -> ProviderAdapter:
         adapter = self.adapters.get(provider)

@@ -40,7 +40,7 @@ def format_cost(cost: ChatCost) -> str:
     if cost.usd is None:
         return "cost unknown"
     text = format_usd(cost.usd)
-    return f"≈{text}" if cost.source == "computed" else text
+    return f"≈{text}" if cost.source in ("computed", "estimated") else text
 
 
 def format_footer(

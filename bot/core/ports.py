@@ -10,14 +10,16 @@ these names from here, never from ``storage``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 
 from pydantic import SecretStr
 
 from bot.core.governance_ports import AuditRepo, PolicyRepo
+from bot.core.process_ports import AnswerRepo, EventRepo, FlightRepo, InstallationRepo
+from bot.core.spend_ports import BudgetRepo, UsageRepo
 from storage.crypto import KeyDecryptError, mask_key
 from storage.db import is_database_outage
 from storage.records import (
@@ -31,6 +33,8 @@ from storage.records import (
     ChannelSpend,
     ChatPolicy,
     ConversationRef,
+    FlightEntry,
+    FlightRow,
     LedgerRow,
     NewModel,
     SlackInstallationRecord,
@@ -39,6 +43,7 @@ from storage.records import (
     StoredMessage,
     UsageEntry,
     UsageSummary,
+    UsageTokens,
     UsageTotals,
     UserSpend,
     WorkspaceRow,
@@ -61,6 +66,9 @@ __all__ = [
     "ConversationRef",
     "ConversationRepo",
     "EventRepo",
+    "FlightEntry",
+    "FlightRepo",
+    "FlightRow",
     "InstallationRepo",
     "KeyDecryptError",
     "KeyRepo",
@@ -76,6 +84,7 @@ __all__ = [
     "UsageEntry",
     "UsageRepo",
     "UsageSummary",
+    "UsageTokens",
     "UsageTotals",
     "UserSpend",
     "Vault",
@@ -194,176 +203,6 @@ class ConversationRepo(Protocol):
     async def add_anchor(self, workspace_id: int, anchor: str, conversation_id: int) -> None: ...
 
 
-class UsageRepo(Protocol):
-    async def record(self, entry: UsageEntry) -> None:
-        """Write one ledger row and its daily rollups."""
-        ...
-
-    async def conversation_of_generation(
-        self, workspace_id: int, generation_id: str
-    ) -> tuple[bool, int | None]:
-        """Whether this generation is on record, and the conversation it was recorded with."""
-        ...
-
-    async def summarize(
-        self,
-        workspace_id: int,
-        *,
-        channel_id: str | None,
-        since: datetime | None,
-        until: datetime | None,
-    ) -> UsageSummary: ...
-
-    async def daily_spend(
-        self,
-        workspace_id: int,
-        *,
-        channel_id: str | None,
-        first_day: date | None,
-        end_day: date | None,
-        user_id: str | None = None,
-    ) -> list[tuple[date, int]]:
-        """Known spend per UTC day over ``[first_day, end_day)``, days with rows only: of a
-        channel, of one person (``user_id``, everywhere in the workspace), or of the whole
-        workspace."""
-        ...
-
-    async def summarize_user(
-        self, workspace_id: int, user_id: str, *, since: datetime | None, until: datetime | None
-    ) -> UsageSummary:
-        """One person's spend (``by_model``, ``by_channel``; ``by_user`` holds only them)."""
-        ...
-
-    def stream(
-        self, workspace_id: int, *, since: datetime | None, with_generation_id: bool = False
-    ) -> AsyncIterator[LedgerRow]: ...
-
-    async def correct_cost(
-        self, workspace_id: int, usage_id: int, *, cost_nano: int | None, cost_source: str
-    ) -> bool: ...
-
-
-class BudgetRepo(Protocol):
-    """Limits are scoped ``(channel_id, user_id)``: see :class:`BudgetRow`."""
-
-    async def lock(self, workspace_id: int) -> None:
-        """Serialise budget checks of one workspace until this transaction ends (the
-        transaction's first call)."""
-        ...
-
-    async def has_any(self, workspace_id: int) -> bool: ...
-
-    async def applying(
-        self, workspace_id: int, channel_id: str, user_id: str = ""
-    ) -> list[BudgetRow]:
-        """The limits a chat in ``channel_id`` by ``user_id`` meets: the workspace's, the
-        channel's, then the person's own and the each-user limit (both, if both exist)."""
-        ...
-
-    async def all(self, workspace_id: int) -> list[BudgetRow]: ...
-
-    async def get(
-        self, workspace_id: int, channel_id: str, user_id: str = ""
-    ) -> BudgetRow | None: ...
-
-    async def set(
-        self, workspace_id: int, channel_id: str, *, limit_nano: int, set_by: str, user_id: str = ""
-    ) -> None:
-        """Create or replace a limit; its notices may be given again this month."""
-        ...
-
-    async def clear(self, workspace_id: int, channel_id: str, user_id: str = "") -> bool: ...
-
-    async def claim_notice(
-        self, budget_id: int, month: str, *, level: int = 80, subject: str = ""
-    ) -> bool:
-        """True for the one caller that gives this notice (``level`` %, ``month``, for
-        ``subject`` with an each-user limit); False for every later one."""
-        ...
-
-    async def hold(
-        self,
-        workspace_id: int,
-        channel_id: str,
-        *,
-        amount_nano: int,
-        now: datetime,
-        ttl: timedelta,
-        user_id: str = "",
-    ) -> int: ...
-
-    async def release(self, workspace_id: int, hold_id: int) -> None: ...
-
-    async def prune_holds(self, workspace_id: int, now: datetime) -> None: ...
-
-    async def held(self, workspace_id: int, channel_id: str | None, now: datetime) -> int: ...
-
-    async def spent_since(self, workspace_id: int, channel_id: str | None, first_day: date) -> int:
-        """Known spend since ``first_day``, of the workspace or one channel."""
-        ...
-
-    async def standing(
-        self, workspace_id: int, channel_id: str, user_id: str, first_day: date, now: datetime
-    ) -> Standing:
-        """Spend since ``first_day`` and live holds of the workspace, a channel, a person."""
-        ...
-
-    async def by_channel(
-        self, workspace_id: int, first_day: date, now: datetime
-    ) -> ChannelSpend: ...
-
-    async def by_user(self, workspace_id: int, first_day: date, now: datetime) -> UserSpend: ...
-
-
-class EventRepo(Protocol):
-    async def claim(self, platform: str, event_key: str) -> bool:
-        """True for the first claim of a delivery, on any process; False for every later one."""
-        ...
-
-    async def prune(self, older_than: datetime) -> int: ...
-
-    async def raise_signal(self, platform: str, key: str) -> None:
-        """Leave a signal under ``key`` for other processes (Slack's Stop for an answer another
-        process streams); raising it again moves its time to now."""
-        ...
-
-    async def raised_since(self, platform: str, key: str, since: datetime) -> bool:
-        """Whether the signal ``key`` was raised at or after ``since``."""
-        ...
-
-
-class AnswerRepo(Protocol):
-    """The journal of answers in flight (see ``bot.core.inflight``)."""
-
-    async def record(
-        self, *, platform: str, owner: str, targets: Sequence[str], now: datetime
-    ) -> list[int]: ...
-
-    async def delete(self, ids: Sequence[int]) -> None: ...
-
-    async def heartbeat(self, owner: str, now: datetime) -> None: ...
-
-    async def claim_orphans(
-        self, *, platform: str, owner: str, stale_before: datetime, now: datetime
-    ) -> list[AnswerRow]: ...
-
-
-class InstallationRepo(Protocol):
-    async def save(self, record: SlackInstallationRecord) -> None: ...
-
-    async def find(
-        self, *, client_id: str, enterprise_id: str | None, team_id: str | None
-    ) -> SlackInstallationRecord | None: ...
-
-    async def delete(
-        self, *, client_id: str, enterprise_id: str | None, team_id: str | None
-    ) -> None: ...
-
-    async def issue_state(self, state: str, expire_at: datetime) -> None: ...
-
-    async def consume_state(self, state: str) -> bool: ...
-
-
 class UnitOfWork(Protocol):
     """One transaction: committed when its block ends, rolled back when it raises."""
 
@@ -387,6 +226,8 @@ class UnitOfWork(Protocol):
     def events(self) -> EventRepo: ...
     @property
     def answers(self) -> AnswerRepo: ...
+    @property
+    def flights(self) -> FlightRepo: ...
     @property
     def installations(self) -> InstallationRepo: ...
 

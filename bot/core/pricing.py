@@ -21,7 +21,9 @@ from bot.core.text import decode_utf8
 NANO = Decimal(1_000_000_000)
 MILLION = Decimal(1_000_000)
 
-CostSource = Literal["reported", "computed", "unknown", "none"]
+#: ``reconciled``: the provider's own record (GET /generation); ``estimated``: a chat cut
+#: short that the provider kept no record of, estimated from what was streamed.
+CostSource = Literal["reported", "computed", "unknown", "none", "reconciled", "estimated"]
 
 
 class PriceEntry(BaseModel):

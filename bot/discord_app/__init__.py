@@ -33,6 +33,7 @@ async def run_discord_async(settings: Settings, runtime: Runtime) -> None:
         raise ConfigurationError("DISCORD_TOKEN is not set; see the README's Discord section.")
     token = settings.discord_token.get_secret_value()
     service, dispatcher = runtime.service, runtime.dispatcher
+    runtime.start()  # lease renewals, and settling what dead processes left
     for message_content in (True, False):
         client = build_client(
             settings, service, dispatcher, message_content=message_content, runtime=runtime

@@ -74,7 +74,9 @@ async def write_costs(
             print(line, file=out)
     if summary.totals.computed_cost_chats:
         print(
-            "\n≈: includes costs computed from list prices (no provider-reported cost).", file=out
+            "\n≈: includes costs computed from list prices (no provider-reported cost), or "
+            "estimated for chats cut short that the provider kept no record of.",
+            file=out,
         )
     print("", file=out)
     print(render_budget_states(states, now=now, channel_id=channel, format_channel=str), file=out)

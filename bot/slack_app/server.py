@@ -55,6 +55,7 @@ async def serve_slack(
             await site.start()
             bound = runner.addresses[0][1] if runner.addresses else 0
             frontend.start()
+            runtime.start()  # lease renewals, and settling what dead processes left
             if frontend.mode.socket:
                 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 

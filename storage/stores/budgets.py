@@ -9,6 +9,7 @@ database's write lock, taken up front with ``BEGIN IMMEDIATE``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any, cast
@@ -27,6 +28,7 @@ from sqlalchemy import (
     select,
     text,
     union_all,
+    update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -48,7 +50,9 @@ __all__ = [
     "has_budgets",
     "list_budgets",
     "lock_budgets",
+    "prune_lapsed_reservations",
     "prune_reservations",
+    "renew_reservations",
     "reserved_sum",
     "set_budget",
     "spend_by_channel",
@@ -213,7 +217,9 @@ async def add_reservation(
     now: datetime,
     ttl: timedelta,
     user_id: str = "",
+    owner: str | None = None,
 ) -> int:
+    """A hold until ``now + ttl``; with an ``owner``, a lease that process renews."""
     now = naive_utc(now)
     row = BudgetReservation(
         workspace_id=workspace_id,
@@ -222,6 +228,7 @@ async def add_reservation(
         amount_nano=amount_nano,
         created_at=now,
         expires_at=now + ttl,
+        owner=owner,
     )
     session.add(row)
     await session.flush()
@@ -304,6 +311,31 @@ async def prune_reservations(session: AsyncSession, *, workspace_id: int, now: d
         )
     )
     return _rowcount(result)
+
+
+async def renew_reservations(
+    session: AsyncSession, *, owner: str, ids: Sequence[int], until: datetime
+) -> None:
+    """Extend the lease of these holds of ``owner`` (of chats it is still running)."""
+    if not ids:
+        return
+    await session.execute(
+        update(BudgetReservation)
+        .where(col(BudgetReservation.owner) == owner, col(BudgetReservation.id).in_(ids))
+        .values(expires_at=naive_utc(until))
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def prune_lapsed_reservations(session: AsyncSession, *, now: datetime) -> int:
+    """Drop the lapsed holds of every workspace (dead processes'); they no longer count.
+
+    Looks before it deletes, so an idle database is not written to."""
+    now = naive_utc(now)
+    lapsed = col(BudgetReservation.expires_at) <= now
+    if (await session.execute(select(col(BudgetReservation.id)).where(lapsed).limit(1))).first():
+        return _rowcount(await session.execute(delete(BudgetReservation).where(lapsed)))
+    return 0
 
 
 def _rowcount(result: Any) -> int:

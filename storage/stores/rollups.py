@@ -37,6 +37,7 @@ from storage.models import UsageDaily, UsageRecord
 
 __all__ = [
     "AGGREGATE_FIELDS",
+    "APPROXIMATE_SOURCES",
     "DIM_CHANNEL",
     "DIM_MODEL",
     "DIM_USER",
@@ -55,6 +56,10 @@ WORKSPACE_SCOPE = ""
 DIM_MODEL = "model"
 DIM_USER = "user"
 DIM_CHANNEL = "channel"
+
+#: Cost sources shown with ≈ (counted in ``computed_cost_chats``): priced from the pricing
+#: table, or estimated for a chat whose provider kept no record.
+APPROXIMATE_SOURCES = ("computed", "estimated")
 
 #: The additive aggregates, in ``UsageTotals`` order.
 AGGREGATE_FIELDS = (
@@ -95,7 +100,7 @@ def contribution(record: UsageRecord) -> tuple[int, ...]:
         record.prompt_tokens,
         record.cached_tokens,
         record.completion_tokens,
-        1 if record.cost_source == "computed" and record.cost_nano is not None else 0,
+        1 if record.cost_source in APPROXIMATE_SOURCES and record.cost_nano is not None else 0,
         1 if record.cost_nano is None and not failed else 0,
     )
 
@@ -278,7 +283,7 @@ def _ledger_aggregates() -> list[ColumnElement[Any]]:
         _sum(u.prompt_tokens),
         _sum(u.cached_tokens),
         _sum(u.completion_tokens),
-        _sum(case(((u.cost_source == "computed") & u.cost_nano.is_not(None), 1), else_=0)),
+        _sum(case((u.cost_source.in_(APPROXIMATE_SOURCES) & u.cost_nano.is_not(None), 1), else_=0)),
         _sum(case((u.cost_nano.is_(None) & ~failed, 1), else_=0)),
     ]
 

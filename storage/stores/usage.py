@@ -17,9 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage.models import UsageRecord
-from storage.records import UsageSummary, UsageTotals
+from storage.records import UsageSummary, UsageTokens, UsageTotals
 from storage.stores._sql import naive_utc
 from storage.stores.rollups import (
+    APPROXIMATE_SOURCES,
     DIM_CHANNEL,
     DIM_MODEL,
     DIM_USER,
@@ -61,14 +62,21 @@ async def update_usage_cost(
     usage_id: int,
     cost_nano: int | None,
     cost_source: str,
+    tokens: UsageTokens | None = None,
 ) -> UsageRecord | None:
-    """Correct one row's cost (reconciliation) and its rollup rows; ``None`` if not found."""
+    """Correct one row's cost (reconciliation, settling) and, with ``tokens``, its token
+    counts and served model; its rollup rows follow. ``None`` if not found."""
     record = await session.get(UsageRecord, usage_id, with_for_update=True)
     if record is None or record.workspace_id != workspace_id:
         return None
     await add_to_rollups(session, record, sign=-1)
     record.cost_nano = cost_nano
     record.cost_source = cost_source
+    if tokens is not None:
+        record.prompt_tokens = tokens.prompt_tokens
+        record.cached_tokens = tokens.cached_tokens
+        record.completion_tokens = tokens.completion_tokens
+        record.model_served = tokens.model_served or record.model_served
     await session.flush()
     await add_to_rollups(session, record)
     return record
@@ -91,7 +99,8 @@ def _aggregates() -> list[ColumnElement[Any]]:
         func.coalesce(func.sum(col(UsageRecord.cached_tokens)), 0).label("cached_tokens"),
         func.coalesce(func.sum(col(UsageRecord.completion_tokens)), 0).label("completion_tokens"),
         _count_if(
-            (col(UsageRecord.cost_source) == "computed") & col(UsageRecord.cost_nano).is_not(None)
+            col(UsageRecord.cost_source).in_(APPROXIMATE_SOURCES)
+            & col(UsageRecord.cost_nano).is_not(None)
         ).label("computed_cost_chats"),
         _count_if(col(UsageRecord.cost_nano).is_(None) & ~is_error).label("unknown_cost_chats"),
     ]

@@ -7,6 +7,12 @@ It speaks the shapes in ``reference/openrouter-openapi.yaml``: ``POST /chat/comp
 ``GET /model/{author}/{slug}``, ``GET /models/{author}/{slug}/endpoints``, ``GET /models`` and
 ``GET /generation?id=`` for the completions it served. Every call is recorded in ``requests``.
 
+``generations`` is the provider's record: every completion that began streaming, with what it
+billed. Like OpenRouter it bills what was generated (prompt and the words sent) unless the
+stream ended with an error (``finish_reason: "error"``) or no word was sent (zero-completion
+insurance); a stream the client closed early (cancelled, timed out, killed) is billed for the
+words sent so far, as most providers do (``bill_cancelled = False``: as those that stop).
+
 Default answer: ``"echo: <last user message>"``, one SSE chunk per word. A request's
 ``max_completion_tokens`` (or ``max_tokens``) is honoured as OpenRouter's models do: the answer
 stops after that many completion tokens (one a word here, reasoning tokens first) with
@@ -298,6 +304,8 @@ class FakeOpenRouter:
         self.reasoning_tokens = 0
         #: How many times ``GET /generation`` 404s for a fresh id before it is served.
         self.generation_delay_polls = 0
+        #: Whether a stream the client closed early is billed for the words sent.
+        self.bill_cancelled = True
         self.scripts: list[Script] = []
         self.requests: list[RecordedRequest] = []
         self.generations: dict[str, _Generation] = {}
@@ -585,6 +593,8 @@ class _Turn:
     finish_reason: str = "stop"
     gen_id: str = field(default="")
     created: int = field(default_factory=lambda: int(time.time()))
+    #: Answer chunks written so far.
+    sent: int = 0
 
     def __post_init__(self) -> None:
         self.gen_id = f"gen-{next(self.fake._ids)}-{secrets.token_hex(6)}"
@@ -651,7 +661,7 @@ class _Turn:
                 "finish_reason": finish_reason,
                 "native_finish_reason": finish_reason,
                 "streamed": True,
-                "cancelled": False,
+                "cancelled": finish_reason == "cancelled",
                 "created_at": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(self.created)),
                 "is_byok": False,
             },
@@ -698,8 +708,16 @@ class _Turn:
         await response.prepare(request)
         # A client that gives up (after an error chunk, a malformed line, a timeout) may close
         # the connection while we write; that is its right, not a fake failure.
-        with contextlib.suppress(ConnectionResetError):
-            await self._write_stream(request, response)
+        try:
+            with contextlib.suppress(ConnectionResetError):
+                await self._write_stream(request, response)
+        finally:
+            if self.gen_id not in self.fake.generations:
+                # Cut short (the client went away, the connection dropped, a broken line):
+                # billed for what was generated, unless nothing was.
+                cancelled = not request.transport or request.transport.is_closing()
+                charged = self.sent > 0 and (self.fake.bill_cancelled or not cancelled)
+                self.record(self.sent, "cancelled", charged=charged)
         return response
 
     async def _write_stream(self, request: web.Request, response: web.StreamResponse) -> None:
@@ -717,14 +735,13 @@ class _Turn:
                 self.chunk({"role": "assistant", "content": "", "reasoning": richer.REASONING_TEXT})
             )
             await send(self.chunk({"role": "assistant", "reasoning_details": [detail]}))
-        sent = 0
         for index in range(len(self.pieces) + 1):
             if mid_stream is not None and index == min(mid_stream.after, len(self.pieces)):
                 if mid_stream.kind == "error_chunk":
                     payload = self.chunk({"role": "assistant", "content": ""}, "error")
                     payload["error"] = self.error_object(mid_stream)
                     await send(payload)
-                    self.record(sent, "error", charged=False)
+                    self.record(self.sent, "error", charged=False)
                     await response.write_eof()
                     return
                 if mid_stream.kind == "malformed":
@@ -746,7 +763,7 @@ class _Turn:
             if self.fake.words_delay:
                 await asyncio.sleep(self.fake.words_delay)
             await send(self.chunk({"role": "assistant", "content": self.pieces[index]}))
-            sent += 1
+            self.sent += 1
 
         last: dict[str, Any] = {"role": "assistant", "content": ""}
         if self.rich.citations:
@@ -756,11 +773,12 @@ class _Turn:
         if kind != "no_usage":
             usage_chunk = self.chunk({}, None)
             usage_chunk["choices"] = []
-            usage_chunk["usage"] = self.usage(sent, with_cost=kind != "no_cost")
+            usage_chunk["usage"] = self.usage(self.sent, with_cost=kind != "no_cost")
             await send(usage_chunk)
+        # Billed once the answer is complete, before the client may hang up on [DONE].
+        self.record(self.sent, self.finish_reason, charged=True)
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
-        self.record(sent, self.finish_reason, charged=True)
 
     async def _keep_alive(self, response: web.StreamResponse, fault: Fault) -> bool:
         """Comments only, as OpenRouter sends while a model works; True when the time passed."""

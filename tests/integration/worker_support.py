@@ -19,15 +19,18 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from sqlalchemy import func, pool, select, text
 
+from bot.core.pricing import usd_to_nano
 from storage import stores
 from storage.db import Database
-from storage.models import BudgetReservation, Conversation, UsageRecord, Workspace
+from storage.models import BudgetReservation, ChatInFlight, Conversation, UsageRecord, Workspace
+from tests.fakes.openrouter import FakeOpenRouter
 from tests.fakes.slack import FakeMessage, FakeSlack, command_body, event_body, signed_headers
 from tests.fixtures import PINNED_MODEL_SETTINGS
 
@@ -426,6 +429,61 @@ async def check_ledger(url: str, *, now_reservations_ok: bool = False) -> Ledger
     finally:
         await db.dispose()
     return LedgerCheck(rows, integrity, problems)
+
+
+def ledger_vs_provider(rows: list[UsageRecord], openrouter: FakeOpenRouter) -> list[str]:
+    """Where the ledger differs from the provider's record of what it served (the fake's
+    ``generations``): every generation it billed is on the ledger once, at what it billed, and
+    the ledger charges nothing it did not bill. Empty when they agree."""
+    billed = {
+        gen_id: usd_to_nano(Decimal(str(g.data["total_cost"])))
+        for gen_id, g in openrouter.generations.items()
+    }
+    recorded: dict[str, list[int | None]] = {}
+    for row in rows:
+        if row.generation_id is not None:
+            recorded.setdefault(row.generation_id, []).append(row.cost_nano)
+    problems = [
+        f"{gen_id}: the provider billed {cost} nano-USD, the ledger has {recorded.get(gen_id, [])}"
+        for gen_id, cost in billed.items()
+        if cost and recorded.get(gen_id) != [cost]
+    ]
+    problems += [
+        f"usage row {row.id} ({row.outcome}) charges {row.cost_nano} for "
+        f"{row.generation_id}, billed {billed.get(row.generation_id or '')}"
+        for row in rows
+        if row.cost_nano and billed.get(row.generation_id or "") != row.cost_nano
+    ]
+    return problems
+
+
+async def flights_left(url: str) -> int:
+    """Chats in flight not settled yet (``chat_in_flight`` rows)."""
+    db = database(url)
+    try:
+        async with db.session() as session:
+            return int((await session.execute(select(func.count(ChatInFlight.id)))).scalar_one())  # type: ignore[arg-type]
+    finally:
+        await db.dispose()
+
+
+async def wait_settled(
+    url: str, openrouter: FakeOpenRouter, *, timeout: float = 30.0
+) -> LedgerCheck:
+    """Until no chat is left in flight and the ledger equals the provider's record (another
+    process settles them: polled with a deadline); returns the final check."""
+    deadline = time.monotonic() + timeout
+    while True:
+        check = await check_ledger(url, now_reservations_ok=True)
+        left = await flights_left(url)
+        differs = ledger_vs_provider(check.rows, openrouter)
+        if not left and not differs:
+            return check
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"not settled after {timeout} s: {left} chat(s) in flight; {differs}"
+            )
+        await asyncio.sleep(0.2)  # polling another process's sweep
 
 
 async def pg_cluster(action: str, timeout: float = 60.0) -> None:

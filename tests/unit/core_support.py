@@ -60,6 +60,9 @@ class ScriptedProvider:
     scripts: list[list[StreamEvent]] = field(default_factory=list)
     requests: list[ChatRequest] = field(default_factory=list)
     known_models: dict[str, ModelPricing] = field(default_factory=dict)
+    #: The provider's record (``GET /generation``): found, or an error to raise.
+    generations: dict[str, GenerationInfo | Exception] = field(default_factory=dict)
+    generation_lookups: list[str] = field(default_factory=list)
 
     @staticmethod
     def answer(
@@ -90,7 +93,11 @@ class ScriptedProvider:
         return KeyInfo(limit=Decimal(10), limit_remaining=Decimal(7))
 
     async def get_generation(self, generation_id: str, api_key: SecretStr) -> GenerationInfo | None:
-        return None
+        self.generation_lookups.append(generation_id)
+        found = self.generations.get(generation_id)
+        if isinstance(found, Exception):
+            raise found
+        return found
 
     async def aclose(self) -> None:
         return None
@@ -133,13 +140,15 @@ def build_core(*, budgets: bool = True) -> Core:
     provider = ScriptedProvider()
     clock = Clock()
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    owner = "core-over-memory"
     service = ProviderService(
         settings=settings,
         store=store,
         vault=FakeVault(),
         adapters={"openrouter": provider},
         model_settings=model_settings(),
-        budgets=DatabaseBudgetGuard(store, clock=clock) if budgets else None,
+        budgets=DatabaseBudgetGuard(store, clock=clock, owner=owner) if budgets else None,
         clock=clock,
+        owner=owner,
     )
     return Core(store, provider, service, Dispatcher(service), clock)

@@ -22,6 +22,8 @@ from bot.core.ports import (
     BudgetRow,
     ChannelSpend,
     ConversationRef,
+    FlightEntry,
+    FlightRow,
     LedgerRow,
     NewModel,
     SlackInstallationRecord,
@@ -30,6 +32,7 @@ from bot.core.ports import (
     StoredMessage,
     UsageEntry,
     UsageSummary,
+    UsageTokens,
     UsageTotals,
     UserSpend,
     WorkspaceRow,
@@ -44,6 +47,7 @@ class _Hold:
     amount_nano: int
     expires_at: datetime
     user_id: str = ""
+    owner: str | None = None
 
 
 @dataclass
@@ -72,6 +76,7 @@ class MemoryData:
     governance: GovernanceData = field(default_factory=GovernanceData)
     events: dict[tuple[str, str], datetime] = field(default_factory=dict)
     answers: dict[int, tuple[str, str, str, datetime]] = field(default_factory=dict)
+    flights: dict[int, FlightRow] = field(default_factory=dict)
     installations: dict[tuple[str, str, str], SlackInstallationRecord] = field(default_factory=dict)
     states: set[str] = field(default_factory=set)
     transactions: int = 0
@@ -282,7 +287,11 @@ def _totals(rows: Sequence[UsageEntry]) -> UsageTotals:
         prompt_tokens=sum(r.prompt_tokens for r in rows),
         cached_tokens=sum(r.cached_tokens for r in rows),
         completion_tokens=sum(r.completion_tokens for r in rows),
-        computed_cost_chats=sum(1 for r in rows if r.cost_source == "computed"),
+        computed_cost_chats=sum(
+            1
+            for r in rows
+            if r.cost_source in ("computed", "estimated") and r.cost_nano is not None
+        ),
         unknown_cost_chats=sum(1 for r in ok if r.cost_nano is None),
     )
 
@@ -301,9 +310,11 @@ class _Usage:
     def __init__(self, d: MemoryData) -> None:
         self.d = d
 
-    async def record(self, entry: UsageEntry) -> None:
+    async def record(self, entry: UsageEntry) -> int:
         fields = {name: getattr(entry, name) for name in UsageEntry.__dataclass_fields__}
-        self.d.ledger.append(LedgerRow(**fields, id=next(self.d.ids)))
+        row = LedgerRow(**fields, id=next(self.d.ids))
+        self.d.ledger.append(row)
+        return row.id
 
     async def conversation_of_generation(
         self, workspace_id: int, generation_id: str
@@ -383,11 +394,26 @@ class _Usage:
                 yield row
 
     async def correct_cost(
-        self, workspace_id: int, usage_id: int, *, cost_nano: int | None, cost_source: str
+        self,
+        workspace_id: int,
+        usage_id: int,
+        *,
+        cost_nano: int | None,
+        cost_source: str,
+        tokens: UsageTokens | None = None,
     ) -> bool:
         for i, row in enumerate(self.d.ledger):
             if row.id == usage_id and row.workspace_id == workspace_id:
-                self.d.ledger[i] = replace(row, cost_nano=cost_nano, cost_source=cost_source)
+                row = replace(row, cost_nano=cost_nano, cost_source=cost_source)
+                if tokens is not None:
+                    row = replace(
+                        row,
+                        prompt_tokens=tokens.prompt_tokens,
+                        cached_tokens=tokens.cached_tokens,
+                        completion_tokens=tokens.completion_tokens,
+                        model_served=tokens.model_served or row.model_served,
+                    )
+                self.d.ledger[i] = row
                 return True
         return False
 
@@ -458,10 +484,25 @@ class _Budgets:
         now: datetime,
         ttl: timedelta,
         user_id: str = "",
+        owner: str | None = None,
     ) -> int:
         hold_id = next(self.d.ids)
-        self.d.holds[hold_id] = _Hold(workspace_id, channel_id, amount_nano, now + ttl, user_id)
+        self.d.holds[hold_id] = _Hold(
+            workspace_id, channel_id, amount_nano, now + ttl, user_id, owner
+        )
         return hold_id
+
+    async def renew_holds(self, owner: str, ids: Sequence[int], until: datetime) -> None:
+        for hold_id in ids:
+            hold = self.d.holds.get(hold_id)
+            if hold is not None and hold.owner == owner:
+                hold.expires_at = until
+
+    async def prune_lapsed(self, now: datetime) -> int:
+        lapsed = [hold_id for hold_id, h in self.d.holds.items() if h.expires_at <= now]
+        for hold_id in lapsed:
+            del self.d.holds[hold_id]
+        return len(lapsed)
 
     async def release(self, workspace_id: int, hold_id: int) -> None:
         hold = self.d.holds.get(hold_id)
@@ -590,6 +631,52 @@ class _Answers:
         return claimed
 
 
+class _Flights:
+    def __init__(self, d: MemoryData) -> None:
+        self.d = d
+
+    async def add(self, entries: Sequence[FlightEntry]) -> list[int]:
+        ids = []
+        for entry in entries:
+            fields = {name: getattr(entry, name) for name in FlightEntry.__dataclass_fields__}
+            row = FlightRow(**fields, id=next(self.d.ids))
+            self.d.flights[row.id] = row
+            ids.append(row.id)
+        return ids
+
+    async def release(self, flight_id: int, owner: str) -> bool:
+        row = self.d.flights.get(flight_id)
+        if row is None or row.owner != owner:
+            return False
+        del self.d.flights[flight_id]
+        return True
+
+    async def renew(self, owner: str, until: datetime, streamed: Sequence[tuple[int, int]]) -> None:
+        for flight_id, chars in streamed:
+            row = self.d.flights.get(flight_id)
+            if row is not None and row.owner == owner:
+                self.d.flights[flight_id] = replace(row, lease_until=until, streamed_chars=chars)
+
+    async def claim(
+        self, owner: str, *, now: datetime, until: datetime, limit: int
+    ) -> list[FlightRow]:
+        lapsed = sorted(
+            (r for r in self.d.flights.values() if r.lease_until < now),
+            key=lambda r: (r.lease_until, r.id),
+        )
+        claimed = []
+        for row in lapsed[:limit]:
+            row = replace(row, owner=owner, lease_until=until)
+            self.d.flights[row.id] = row
+            claimed.append(row)
+        return claimed
+
+    async def postpone(self, flight_id: int, owner: str, until: datetime) -> None:
+        row = self.d.flights.get(flight_id)
+        if row is not None and row.owner == owner:
+            self.d.flights[flight_id] = replace(row, lease_until=until)
+
+
 class _Installations:
     def __init__(self, d: MemoryData) -> None:
         self.d = d
@@ -630,6 +717,7 @@ class MemoryUnitOfWork:
         self.audit = MemoryAudit(d.governance)
         self.events = _Events(d)
         self.answers = _Answers(d)
+        self.flights = _Flights(d)
         self.installations = _Installations(d)
 
 

@@ -5,6 +5,12 @@ The answer has been paid for by the time it is recorded, so a database that is b
 unreachable (a restart, a failover) must not lose its row: the transaction is tried again for
 up to ``WRITE_RETRY_SECONDS``. A retry after a commit whose acknowledgement was lost would
 write the row twice, so a retry first looks for the generation's row.
+
+The same transaction releases the chat's row in flight (``bot.core.chat.flights``), only if
+this process still holds it: a chat whose lease lapsed (the database was out of reach longer
+than a lease) may have been settled by another process, and is then not written twice. A chat
+whose cost is unknown (cancelled, no usage came) but whose generation is known goes back in
+flight, its lease lapsed, for a sweep to settle from the provider's record.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from dataclasses import dataclass
 import stamina
 
 from adapters.base import StreamFailed, StreamFinished, Usage
+from bot.core.chat.flights import Flight
 from bot.core.deps import Deps
 from bot.core.ports import AllowedModelRow, ConversationRef, UnitOfWork, UsageEntry
 from bot.core.pricing import ChatCost
@@ -44,6 +51,8 @@ class Turn:
     reservation: object | None
     #: Platform messages continuing the conversation (the front-end may still add to them).
     anchors: Sequence[str]
+    #: The chat as this process's lease (see ``bot.core.chat.flights``).
+    flight: Flight
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,20 +87,32 @@ async def record(deps: Deps, turn: Turn, ending: Ending) -> tuple[int, Sequence[
     and the limits this chat took to 80 % or 100 % (for the notices)."""
     latency_ms = int((time.monotonic() - turn.started) * 1000)
     conversation_id: int | None = None
-    async for attempt in stamina.retry_context(
-        on=deps.store.is_transient,
-        attempts=None,
-        timeout=WRITE_RETRY_SECONDS,
-        wait_initial=0.2,
-        wait_max=2.0,
-    ):
-        with attempt:
-            if attempt.num > 1:
-                log.warning("retrying the usage record of a chat (attempt %d)", attempt.num)
-            async with deps.store.transaction() as tx:
-                conversation_id = await _write(
-                    deps, tx, turn, ending, latency_ms=latency_ms, retry=attempt.num > 1
-                )
+    flight = turn.flight
+    try:
+        row_id = await flight.log.settled(flight)
+        async for attempt in stamina.retry_context(
+            on=deps.store.is_transient,
+            attempts=None,
+            timeout=WRITE_RETRY_SECONDS,
+            wait_initial=0.2,
+            wait_max=2.0,
+        ):
+            with attempt:
+                if attempt.num > 1:
+                    log.warning("retrying the usage record of a chat (attempt %d)", attempt.num)
+                async with deps.store.transaction() as tx:
+                    conversation_id = await _write(
+                        deps,
+                        tx,
+                        turn,
+                        ending,
+                        latency_ms=latency_ms,
+                        retry=attempt.num > 1,
+                        flight_row=row_id,
+                    )
+    finally:
+        # Recorded, or not at all: then its row in flight, if written, lapses and is settled.
+        flight.log.end(flight)
     notices: Sequence[Crossing] = ()
     if deps.budgets is not None and turn.reservation is not None:
         try:
@@ -104,16 +125,24 @@ async def record(deps: Deps, turn: Turn, ending: Ending) -> tuple[int, Sequence[
 
 
 async def _write(
-    deps: Deps, tx: UnitOfWork, turn: Turn, ending: Ending, *, latency_ms: int, retry: bool
+    deps: Deps,
+    tx: UnitOfWork,
+    turn: Turn,
+    ending: Ending,
+    *,
+    latency_ms: int,
+    retry: bool,
+    flight_row: int | None,
 ) -> int | None:
     ctx, ws_id, model = turn.ctx, turn.workspace_id, turn.model
     conversation_id = turn.conversation.id if turn.conversation is not None else None
-    if retry and ending.generation_id is not None:
-        found, recorded_with = await tx.usage.conversation_of_generation(
-            ws_id, ending.generation_id
-        )
+    # A cancelled chat has no final event: the generation is the one the provider accepted.
+    generation_id = ending.generation_id or turn.flight.generation_id
+    if retry and generation_id is not None:
+        found, recorded_with = await tx.usage.conversation_of_generation(ws_id, generation_id)
         if found:
             return recorded_with
+    owned = flight_row is None or await tx.flights.release(flight_row, deps.owner)
     if ending.outcome != "error":
         messages = [("user", turn.prompt)]
         if ending.answer:
@@ -132,8 +161,11 @@ async def _write(
             await tx.conversations.append(
                 ws_id, conversation_id, messages=messages, anchors=list(turn.anchors)
             )
+    if not owned:
+        log.warning("a chat's lease had lapsed: another process put it on the ledger")
+        return conversation_id
     usage = ending.usage
-    await tx.usage.record(
+    usage_id = await tx.usage.record(
         UsageEntry(
             workspace_id=ws_id,
             channel_id=ctx.channel_id,
@@ -149,7 +181,7 @@ async def _write(
             web_search_cost_nano=ending.cost.search_nano,
             cost_nano=ending.cost.nano,
             cost_source=ending.cost.source,
-            generation_id=ending.generation_id,
+            generation_id=generation_id,
             latency_ms=latency_ms,
             outcome=ending.outcome,
             error_kind=ending.error_kind,
@@ -157,4 +189,8 @@ async def _write(
             created_at=deps.clock(),
         )
     )
+    if ending.cost.nano is None and ending.outcome != "error" and generation_id is not None:
+        # The provider knows what it billed: a sweep asks it (see bot.core.chat.settle).
+        turn.flight.generation_id = generation_id
+        await tx.flights.add([turn.flight.entry(lease_until=deps.clock(), usage_id=usage_id)])
     return conversation_id

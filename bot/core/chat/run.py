@@ -5,7 +5,8 @@ record it, and end with the footer.
 audiences, then ``ChatCompleted`` (always last, so front-ends deliver the notices once the
 answer is shown); or one ``ChatFailed`` when it fails before any text (nothing is charged).
 However the stream ends (the provider fails, the consumer goes away), the chat is on the
-ledger.
+ledger; and from the moment the provider accepts it, it is on record as this process's chat
+in flight, so that it is settled even if this process dies (``bot.core.chat.flights``).
 """
 
 from __future__ import annotations
@@ -18,11 +19,19 @@ from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from decimal import Decimal
 
-from adapters.base import ChatRequest, StreamFailed, StreamFinished, TextDelta, Usage
+from adapters.base import (
+    ChatRequest,
+    StreamAccepted,
+    StreamFailed,
+    StreamFinished,
+    TextDelta,
+    Usage,
+)
 from adapters.error_facts import unsupported_feature
 from adapters.errors import ProviderError
 from adapters.registry import display_name
 from bot.core.catalogue_sync import PROVIDER
+from bot.core.chat.flights import FlightLog
 from bot.core.chat.prepare import PreparedChat, prepare
 from bot.core.chat.record import Ending, Turn, record
 from bot.core.chat.richer import ChatExtras, cannot_at_provider
@@ -45,6 +54,7 @@ from bot.core.replies import (
     Reply,
 )
 from bot.core.spend.guard import Reservation
+from bot.core.spend.limits import estimate_prompt_tokens
 from bot.core.spend.notices import capped_notice, notice_replies
 from bot.core.workspaces import Workspaces
 
@@ -58,10 +68,11 @@ def end_user(ctx: Invocation) -> str:
 
 
 class Chats:
-    def __init__(self, deps: Deps, workspaces: Workspaces, keys: Keys) -> None:
+    def __init__(self, deps: Deps, workspaces: Workspaces, keys: Keys, flights: FlightLog) -> None:
         self.deps = deps
         self.workspaces = workspaces
         self.keys = keys
+        self.flights = flights
 
     # -- conversations ------------------------------------------------------------------------
 
@@ -125,12 +136,36 @@ class Chats:
             return
         # The history keeps a reference to each attached file, never its bytes.
         stored = ready.extras.stored_prompt(prompt)
-        turn = Turn(
-            ctx, ws_id, ready.model, stored, conversation, started, ready.reservation, anchors
+        flight = self.flights.begin(
+            workspace_id=ws_id,
+            channel_id=ctx.channel_id,
+            user_id=ctx.user_id,
+            provider=ready.model.provider,
+            model=ready.model.model_id,
+            prompt_tokens=estimate_prompt_tokens(ready.messages) + ready.extras.prompt_tokens,
+            hold_id=(
+                ready.reservation.reservation_id
+                if isinstance(ready.reservation, Reservation)
+                else None
+            ),
         )
-        async with aclosing(self._stream(ready, turn)) as stream:
-            async for reply in stream:
-                yield reply
+        turn = Turn(
+            ctx,
+            ws_id,
+            ready.model,
+            stored,
+            conversation,
+            started,
+            ready.reservation,
+            anchors,
+            flight,
+        )
+        try:
+            async with aclosing(self._stream(ready, turn)) as stream:
+                async for reply in stream:
+                    yield reply
+        finally:
+            self.flights.end(flight)  # recording ends it; this covers a failure before
 
     def _request(self, ready: PreparedChat, ctx: Invocation) -> ChatRequest:
         defaults = self.deps.model_settings.defaults(ready.model.provider, ready.model.model_id)
@@ -144,6 +179,7 @@ class Chats:
             user=end_user(ctx),
             web_search=ready.extras.web_search,
             reasoning_effort=ready.extras.effort,
+            announce_acceptance=True,
         )
 
     async def _stream(self, ready: PreparedChat, turn: Turn) -> AsyncGenerator[Reply, None]:
@@ -157,7 +193,10 @@ class Chats:
                 async for event in events:
                     if isinstance(event, TextDelta):
                         parts.append(event.text)
+                        turn.flight.chars += len(event.text)
                         yield ChatDelta(event.text)
+                    elif isinstance(event, StreamAccepted):
+                        self.flights.accept(turn.flight, event.generation_id)
                     else:
                         final = event
         finally:
@@ -208,7 +247,9 @@ class Chats:
         cut_off = isinstance(final, StreamFailed)
         ending = Ending.of(final, text, "cut_off" if cut_off else "ok", cost)
         # Shielded: a chat stopped (or shut down) while its paid answer is being written must
-        # still leave its row; the cancellation reaches the caller once the write is done.
+        # still leave its row; the cancellation reaches the caller once the write is done. The
+        # shield's task starts a turn later, so the chat's row in flight is dropped now.
+        turn.flight.log.closing(turn.flight)
         conversation_id, crossings = await asyncio.shield(record(self.deps, turn, ending))
         shown_model = final.model_served or ready.model.model_id
         footer = format_footer(

@@ -16,8 +16,9 @@ Protocol, per chat:
 
 Every chat in flight is covered by its hold or by its recorded cost (briefly by both, which
 only errs on the side of refusing), so however many chats run, in one process or many, a
-limit is overshot by at most the error of the prompts' estimates. A crashed worker's holds
-lapse at their expiry.
+limit is overshot by at most the error of the prompts' estimates. A hold is a lease of the
+process running the chat (``owner``), which renews it while the chat runs
+(``bot.core.chat.flights``): a crashed worker's holds stop counting within one lease.
 """
 
 from __future__ import annotations
@@ -35,9 +36,9 @@ from bot.core.pricing import settle_cost
 from bot.core.spend.limits import Ask, admit, binding, state_of
 from bot.core.spend.texts import NOTICE_PERCENT, BudgetState
 
-#: Longer than any chat can run (the adapters' timeouts are far shorter), short enough that a
-#: crashed worker's holds do not block a workspace for long.
-RESERVATION_TTL = timedelta(minutes=15)
+#: How long a hold lasts unless its owner renews it (``ROUTERBOT_LEASE_SECONDS`` in a running
+#: process): a crashed worker's holds stop counting this soon.
+RESERVATION_TTL = timedelta(seconds=45)
 #: The answer length of :func:`estimate_nano`, the fixed estimate of earlier releases (kept
 #: for callers that hold a fixed amount; chats hold their capped worst case instead).
 ESTIMATED_COMPLETION_TOKENS = 1000
@@ -180,7 +181,8 @@ async def _binding_states(
 class DatabaseBudgetGuard:
     """The :class:`BudgetGuard` over the shared database (holds across worker processes).
 
-    ``clock`` returns naive UTC; inject one in tests to turn the month.
+    ``clock`` returns naive UTC; inject one in tests to turn the month. ``owner``: the process
+    whose lease keeper renews the holds (None: they last ``ttl``).
     """
 
     def __init__(
@@ -189,10 +191,12 @@ class DatabaseBudgetGuard:
         *,
         clock: Callable[[], datetime] = utcnow,
         ttl: timedelta = RESERVATION_TTL,
+        owner: str | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.ttl = ttl
+        self.owner = owner
 
     async def reserve(
         self,
@@ -228,6 +232,7 @@ class DatabaseBudgetGuard:
                 now=now,
                 ttl=self.ttl,
                 user_id=user_id,
+                owner=self.owner,
             )
         capped_by = admission.tightest if admission.capped else None
         return Reservation(
