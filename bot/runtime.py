@@ -19,7 +19,7 @@ from adapters.catalogue import CatalogueReader
 from adapters.registry import build_adapters
 from bot.config import Settings
 from bot.core.catalogue import Catalogue, Snapshot, stop_refresher
-from bot.core.catalogue_sync import PROVIDER, sync_allowlists
+from bot.core.catalogue.sync import PROVIDER, sync_allowlists
 from bot.core.dispatch import Dispatcher
 from bot.core.errors import ConfigurationError
 from bot.core.ports import Store, Vault

@@ -13,8 +13,8 @@ from adapters.base import ModelPricing
 from adapters.registry import DEFAULT_PROVIDER, display_name, find_provider, provider_for_model
 from bot.core import audit, permissions
 from bot.core.catalogue import Catalogue
-from bot.core.catalogue_sync import confirm_model
-from bot.core.catalogue_texts import allowlist_note
+from bot.core.catalogue.sync import confirm_model
+from bot.core.catalogue.texts import allowlist_note
 from bot.core.deps import Deps
 from bot.core.errors import ModelNotAllowed, NotFound
 from bot.core.format import format_price

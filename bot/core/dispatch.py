@@ -14,9 +14,9 @@ from contextlib import aclosing
 from adapters.errors import ProviderError
 from bot.core import allowlist, audit, keys, people, permissions, policies
 from bot.core import commands as c
+from bot.core.catalogue.discovery import info_reply, search_reply
 from bot.core.chat.attachments import Attachment
 from bot.core.chat.richer import ChatExtras
-from bot.core.discovery import info_reply, search_reply
 from bot.core.errors import UserFacingError
 from bot.core.messages import provider_sentence
 from bot.core.ports import ConversationRef, is_database_outage

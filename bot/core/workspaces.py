@@ -8,7 +8,7 @@ Creation is race-safe across processes: only the process whose insert won seeds.
 from __future__ import annotations
 
 from adapters.registry import DEFAULT_PROVIDER
-from bot.core.catalogue_sync import before_new_workspace, seed_models
+from bot.core.catalogue.sync import before_new_workspace, seed_models
 from bot.core.deps import Deps
 from bot.core.ports import UnitOfWork
 from bot.core.replies import Invocation

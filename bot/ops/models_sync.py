@@ -18,7 +18,7 @@ from adapters.base import ModelPricing
 from adapters.registry import build_adapters
 from bot.config import Settings
 from bot.core.catalogue import ModelChange
-from bot.core.catalogue_sync import WorkspaceChange, sync_allowlists
+from bot.core.catalogue.sync import WorkspaceChange, sync_allowlists
 from bot.core.format import format_price
 from bot.ops.common import ReportError, resolve_workspace, workspace_name
 from bot.runtime import build_catalogue, open_store

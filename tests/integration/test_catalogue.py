@@ -15,7 +15,7 @@ import pytest
 from pydantic import SecretStr
 
 from bot.config import DEFAULT_MODEL_SETTINGS, Settings
-from bot.core.catalogue_sync import sync_allowlists
+from bot.core.catalogue.sync import sync_allowlists
 from bot.core.replies import ChatCompleted, ChatFailed, Invocation, Reply, TextReply
 from bot.runtime import Runtime, build_runtime
 from storage.crypto import generate_key

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import DEFAULT_MODEL_SETTINGS
-from bot.core.catalogue_sync import sync_allowlists
+from bot.core.catalogue.sync import sync_allowlists
 from bot.core.replies import Invocation
 from bot.runtime import build_runtime
 from tests.fakes.openrouter import FakeOpenRouter

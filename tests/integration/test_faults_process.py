@@ -340,9 +340,7 @@ async def test_a_dead_workers_budget_hold_is_released_within_a_lease(
             # Longer than a lease (2 s): the hold is renewed while its worker lives.
             await streaming_visibly(r, ["held long"], at_least=30)
             assert "held by chats in progress" in await ask(r, first, "/budget")
-            refused = await r.client.command(
-                first.url, "/chat", "while held " + "padding " * 375
-            )
+            refused = await r.client.command(first.url, "/chat", "while held " + "padding " * 375)
             await r.slack.wait_for(lambda: bool(r.client.replies(refused)), 10)
             assert "held by chats in progress" in r.client.replies(refused)[0]
             first.kill()

@@ -1,4 +1,4 @@
-"""bot.core.chat_catalogue without a network: what a chat keeps of a long conversation, and
+"""bot.core.catalogue.chat without a network: what a chat keeps of a long conversation, and
 when it says so."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from decimal import Decimal
 from adapters.base import ChatMessage, ModelPricing
 from adapters.catalogue import CatalogueEntry, CataloguePricing
 from bot.core.catalogue import Catalogue
-from bot.core.chat_catalogue import current_pricing, estimate_tokens, fit_context
+from bot.core.catalogue.chat import current_pricing, estimate_tokens, fit_context
 
 
 async def _catalogue(*entries: CatalogueEntry) -> Catalogue:

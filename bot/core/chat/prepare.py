@@ -17,9 +17,9 @@ from adapters.base import ChatMessage, ModelPricing
 from adapters.registry import display_name
 from bot.core import policies
 from bot.core.allowlist import pricing_of
-from bot.core.catalogue_sync import PROVIDER
+from bot.core.catalogue.chat import current_pricing, ensure_served, fit_context
+from bot.core.catalogue.sync import PROVIDER
 from bot.core.chat import richer
-from bot.core.chat_catalogue import current_pricing, ensure_served, fit_context
 from bot.core.deps import Deps
 from bot.core.errors import ModelNotAllowed
 from bot.core.keys import Keys

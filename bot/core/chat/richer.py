@@ -37,7 +37,7 @@ from adapters.base import (
 from adapters.catalogue import CatalogueEntry
 from adapters.registry import display_name
 from bot.core.catalogue import Catalogue
-from bot.core.catalogue_sync import PROVIDER
+from bot.core.catalogue.sync import PROVIDER
 from bot.core.chat.attachments import Attachment, Inspected, inspect_all
 from bot.core.deps import Deps
 from bot.core.errors import UserFacingError

@@ -30,13 +30,13 @@ from adapters.base import (
 from adapters.error_facts import unsupported_feature
 from adapters.errors import ProviderError
 from adapters.registry import display_name
-from bot.core.catalogue_sync import PROVIDER
+from bot.core.catalogue.chat import failure_sentence
+from bot.core.catalogue.sync import PROVIDER
 from bot.core.chat.flights import FlightLog
 from bot.core.chat.prepare import PreparedChat, prepare
 from bot.core.chat.record import Ending, Turn, record
 from bot.core.chat.richer import ChatExtras, cannot_at_provider
 from bot.core.chat.sources import sources_of
-from bot.core.chat_catalogue import failure_sentence
 from bot.core.deps import Deps
 from bot.core.errors import UserFacingError
 from bot.core.format import format_footer

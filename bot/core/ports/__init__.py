@@ -17,9 +17,9 @@ from typing import Protocol
 
 from pydantic import SecretStr
 
-from bot.core.governance_ports import AuditRepo, PolicyRepo
-from bot.core.process_ports import AnswerRepo, EventRepo, FlightRepo, InstallationRepo
-from bot.core.spend_ports import BudgetRepo, UsageRepo
+from bot.core.ports.governance import AuditRepo, PolicyRepo
+from bot.core.ports.process import AnswerRepo, EventRepo, FlightRepo, InstallationRepo
+from bot.core.ports.spend import BudgetRepo, UsageRepo
 from storage.crypto import KeyDecryptError, mask_key
 from storage.db import is_database_outage
 from storage.records import (

@@ -22,8 +22,7 @@ from adapters.error_facts import (
     is_retired_model,
 )
 from adapters.errors import ModelNotFoundError, ProviderError
-from bot.core import catalogue_texts as texts
-from bot.core.catalogue import Catalogue
+from bot.core.catalogue import Catalogue, texts
 from bot.core.errors import UserFacingError
 from bot.core.ports import AllowedModelRow, Store
 

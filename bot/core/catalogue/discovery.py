@@ -7,10 +7,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from adapters.registry import display_name
-from bot.core import catalogue_texts as texts
 from bot.core.allowlist import ModelEntry
-from bot.core.catalogue import Catalogue
-from bot.core.catalogue_sync import PROVIDER
+from bot.core.catalogue import Catalogue, texts
+from bot.core.catalogue.sync import PROVIDER
 
 __all__ = ["SEARCH_LIMIT", "info_reply", "search_reply"]
 

@@ -25,7 +25,7 @@ from pydantic import SecretStr
 from adapters.base import ModelInfo, ModelPricing, ProviderAdapter
 from adapters.catalogue import check_model
 from bot.core.catalogue import Allowlisted, Catalogue, ModelChange, changes_for
-from bot.core.catalogue_texts import cannot_add_retired
+from bot.core.catalogue.texts import cannot_add_retired
 from bot.core.deps import utcnow
 from bot.core.errors import NotFound
 from bot.core.ports import AllowedModelRow, NewModel, Store, UnitOfWork
