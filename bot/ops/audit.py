@@ -7,14 +7,12 @@ times in UTC, and text cells a spreadsheet would run as a formula prefixed with 
 
 from __future__ import annotations
 
-import csv
-import json
 from datetime import UTC, datetime
 from typing import IO, Any
 
 from bot.core.ports import AuditRow, Store
 from bot.ops.common import resolve_workspace, workspace_name
-from bot.ops.export import spreadsheet_safe
+from bot.ops.export import write_rows
 
 AUDIT_COLUMNS = (
     "id",
@@ -44,34 +42,14 @@ def audit_row(entry: AuditRow, workspace: str) -> dict[str, Any]:
     }
 
 
-def _csv_cell(column: str, value: Any) -> str:
-    if value is None:
-        return ""
-    text = str(value)
-    return spreadsheet_safe(text) if column in _TEXT_COLUMNS else text
-
-
 async def export_audit(
     store: Store, out: IO[str], *, workspace: str, since: datetime | None, fmt: str
 ) -> int:
     """Write every audit entry of the workspace since ``since``; returns the count."""
-    count = 0
     async with store.transaction() as tx:
         ws = await resolve_workspace(tx, workspace)
         name = workspace_name(ws)
-        entries = tx.audit.stream(ws.id, since=since)
-        if fmt == "csv":
-            writer = csv.writer(out)
-            writer.writerow(AUDIT_COLUMNS)
-            async for entry in entries:
-                data = audit_row(entry, name)
-                writer.writerow([_csv_cell(c, data[c]) for c in AUDIT_COLUMNS])
-                count += 1
-        else:
-            out.write("[")
-            async for entry in entries:
-                out.write(",\n " if count else "\n ")
-                out.write(json.dumps(audit_row(entry, name), ensure_ascii=False))
-                count += 1
-            out.write("\n]\n" if count else "]\n")
-    return count
+        rows = (audit_row(e, name) async for e in tx.audit.stream(ws.id, since=since))
+        return await write_rows(
+            out, rows, columns=AUDIT_COLUMNS, text_columns=_TEXT_COLUMNS, fmt=fmt
+        )

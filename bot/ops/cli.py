@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot.config import Settings
@@ -91,37 +92,37 @@ def _costs_command(settings: Settings, args: argparse.Namespace) -> int:
 
 def _export_command(settings: Settings, args: argparse.Namespace) -> int:
     from bot.ops.export import export_usage
-    from bot.runtime import open_store
 
-    async def main() -> int:
-        since = parse_since(args.since)
-        store = await open_store(settings)
-        try:
-            count = await export_usage(
-                store, sys.stdout, workspace=args.workspace, since=since, fmt=args.format
-            )
-        finally:
-            await store.close()
-        print(f"exported {count} row(s)", file=sys.stderr)
-        return 0
-
-    return _run(main())
+    return _export(settings, args, export_usage, lambda n: f"exported {n} row(s)")
 
 
 def _audit_command(settings: Settings, args: argparse.Namespace) -> int:
     from bot.ops.audit import export_audit
+
+    return _export(
+        settings, args, export_audit, lambda n: f"exported {n} audit entr{'y' if n == 1 else 'ies'}"
+    )
+
+
+def _export(
+    settings: Settings,
+    args: argparse.Namespace,
+    export: Callable[..., Awaitable[int]],
+    summary: Callable[[int], str],
+) -> int:
+    """A workspace's rows since ``--since`` on stdout in ``--format``; the count on stderr."""
     from bot.runtime import open_store
 
     async def main() -> int:
         since = parse_since(args.since)
         store = await open_store(settings)
         try:
-            count = await export_audit(
+            count = await export(
                 store, sys.stdout, workspace=args.workspace, since=since, fmt=args.format
             )
         finally:
             await store.close()
-        print(f"exported {count} audit entr{'y' if count == 1 else 'ies'}", file=sys.stderr)
+        print(summary(count), file=sys.stderr)
         return 0
 
     return _run(main())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -91,11 +92,38 @@ def export_row(record: LedgerRow, workspace: str) -> dict[str, Any]:
     }
 
 
-def _csv_cell(column: str, value: Any) -> str:
+def _csv_cell(column: str, value: Any, text_columns: frozenset[str]) -> str:
     if value is None:
         return ""
     text = str(value)
-    return spreadsheet_safe(text) if column in TEXT_COLUMNS else text
+    return spreadsheet_safe(text) if column in text_columns else text
+
+
+async def write_rows(
+    out: IO[str],
+    rows: AsyncIterator[dict[str, Any]],
+    *,
+    columns: Sequence[str],
+    text_columns: frozenset[str],
+    fmt: str,
+) -> int:
+    """Write ``rows`` as CSV (a header, spreadsheet-safe text cells) or as a JSON array, as
+    they come (memory stays flat whatever their number); returns how many."""
+    count = 0
+    if fmt == "csv":
+        writer = csv.writer(out)  # QUOTE_MINIMAL and CRLF rows: what spreadsheets expect
+        writer.writerow(columns)
+        async for data in rows:
+            writer.writerow([_csv_cell(c, data[c], text_columns) for c in columns])
+            count += 1
+        return count
+    out.write("[")
+    async for data in rows:
+        out.write(",\n " if count else "\n ")
+        out.write(json.dumps(data, ensure_ascii=False))
+        count += 1
+    out.write("\n]\n" if count else "]\n")
+    return count
 
 
 async def export_usage(
@@ -103,23 +131,10 @@ async def export_usage(
 ) -> int:
     """Write every ledger row of the workspace since ``since`` (oldest first); returns the
     count. Rows are streamed, so memory stays flat whatever the ledger's size."""
-    count = 0
     async with store.transaction() as tx:
         ws = await resolve_workspace(tx, workspace)
-        rows = tx.usage.stream(ws.id, since=since)
         name = workspace_name(ws)
-        if fmt == "csv":
-            writer = csv.writer(out)  # QUOTE_MINIMAL and CRLF rows: what spreadsheets expect
-            writer.writerow(EXPORT_COLUMNS)
-            async for record in rows:
-                data = export_row(record, name)
-                writer.writerow([_csv_cell(c, data[c]) for c in EXPORT_COLUMNS])
-                count += 1
-        else:
-            out.write("[")
-            async for record in rows:
-                out.write(",\n " if count else "\n ")
-                out.write(json.dumps(export_row(record, name), ensure_ascii=False))
-                count += 1
-            out.write("\n]\n" if count else "]\n")
-    return count
+        rows = (export_row(r, name) async for r in tx.usage.stream(ws.id, since=since))
+        return await write_rows(
+            out, rows, columns=EXPORT_COLUMNS, text_columns=TEXT_COLUMNS, fmt=fmt
+        )
