@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     #: old a heartbeat must be before another process finishes that process's answers.
     routerbot_answer_heartbeat_seconds: float = Field(default=5.0, gt=0)
     routerbot_answer_stale_seconds: float = Field(default=30.0, gt=0)
+    #: The serving commands' event loop: ``uvloop`` (the default where it is installed) spends
+    #: a fraction of asyncio's CPU on sockets and callbacks; ``asyncio`` is the standard one.
+    routerbot_event_loop: Literal["uvloop", "asyncio"] = "uvloop"
 
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
