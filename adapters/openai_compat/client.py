@@ -14,7 +14,6 @@ from typing import Any, ClassVar, Self
 
 import httpx
 import stamina
-from httpx_sse import EventSource
 from pydantic import SecretStr
 
 from adapters.base import (
@@ -37,6 +36,7 @@ from adapters.openai_compat.errors import (
     retry_backoff,
     scrub,
 )
+from adapters.openai_compat.sse import aiter_sse
 from adapters.openai_compat.stream import STREAM_DEADLINE, OpenStream
 
 __all__ = [
@@ -271,7 +271,7 @@ class OpenAICompatibleAdapter:
                     opened = OpenStream(stack, state, parser, events=None, deadline=deadline)
                     self._read_json_result(await response.aread(), parser, opened)
                 elif "text/event-stream" in content_type:
-                    events = EventSource(response).aiter_sse()
+                    events = aiter_sse(response)
                     stack.push_async_callback(events.aclose)
                     opened = OpenStream(stack, state, parser, events=events, deadline=deadline)
                 else:
