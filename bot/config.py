@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     #: The serving commands' event loop: ``uvloop`` (the default where it is installed) spends
     #: a fraction of asyncio's CPU on sockets and callbacks; ``asyncio`` is the standard one.
     routerbot_event_loop: Literal["uvloop", "asyncio"] = "uvloop"
+    #: What carries requests to the providers: ``aiohttp`` reads a streamed answer for a third
+    #: of the CPU of httpx's own transport (``httpx``); both behave the same otherwise.
+    routerbot_provider_transport: Literal["aiohttp", "httpx"] = "aiohttp"
 
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
