@@ -61,7 +61,10 @@ async def handle_message(bridge: Bridge, me: discord.ClientUser, message: discor
     replies = bridge.dispatcher.follow_up(ctx, conversation, prompt)
     with bridge.tasks.track():
         await stream_answer(
-            replies, sink, interval=bridge.edit_interval, anchor=partial(bridge.remember, ctx)
+            replies,
+            sink,
+            interval=bridge.edit_interval,
+            anchor=partial(bridge.remember, ctx, frozenset()),
         )
     # Not reached when cancelled (shutdown): then another process finishes the message.
     sink.end()
