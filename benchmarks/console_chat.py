@@ -163,7 +163,9 @@ async def compare(args: argparse.Namespace) -> None:
         for r in pair:
             print(f"| {index} | {r.name} | {r.chats_per_cpu_second:.0f} | "
                   f"{r.cpu_ms_per_chat:.2f} ms | {r.overhead_ms:.1f} ms |")  # fmt: skip
-    ratios = [b.cpu_ms_per_chat / r.cpu_ms_per_chat for b, r in pairs]
+    # CPU time is counted in ticks (10 ms): a very short run may show none at all.
+    ratios = [b.cpu_ms_per_chat / r.cpu_ms_per_chat if r.cpu_seconds else float("inf")
+              for b, r in pairs]  # fmt: skip
     cells = " | ".join(f"{x:.2f}×" for x in ratios)
     print("\n| ratio routerbot / reference | " + " | ".join(
         f"round {i}" for i in range(1, len(pairs) + 1)) + " | median | target |")  # fmt: skip

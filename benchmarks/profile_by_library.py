@@ -1,14 +1,16 @@
-"""A cProfile dump, summed by the library each function's code lives in.
+"""A profile summed by the library each function's code lives in.
 
-    uv run python benchmarks/profile_by_library.py /tmp/slack.prof [--top 12]
+    uv run python benchmarks/profile_by_library.py /tmp/slack.spy [/tmp/other.spy …] [--top 12]
 
-``slack_load.py --profile PATH`` (and ``discord_load.py``/``console_chat.py``) write the dump.
-Own time (``tottime``) is charged to the file's top-level package in site-packages, to
-routerbot's own top-level directories, or to the standard library module (``asyncio``,
-``json``, ``ssl`` …); built-in functions (``{method 'send' of '_socket.socket'}``) are charged
-to ``builtins``, except the loop's wait (``select.epoll.poll``), which is idle time and shown
-apart. Shares are of the busy time (all own time minus the wait), the way the benchmarks'
-README reads them.
+Reads py-spy's collapsed stacks (``slack_load.py --py-spy PATH``, the preferred input: a
+sample costs the bot nothing and SQLAlchemy's greenlet switches do not mislead it) or a
+cProfile dump (``--profile PATH``, ending ``.prof`` or from ``profiled.py``). Each sample (or
+cProfile's own time) is charged to the library of the innermost Python frame: a package in
+site-packages, routerbot's own top-level directories, or a standard library module
+(``asyncio``, ``json`` …). Under py-spy, time in C is charged to the Python frame that called
+it, so uvloop's own loop shows as ``event loop (C)``; idle time (waiting in epoll) is not
+sampled. Under cProfile, built-in functions are ``builtins (C calls)`` and the loop's wait is
+shown apart. Shares are of the busy time.
 """
 
 from __future__ import annotations
@@ -51,7 +53,57 @@ def library(filename: str, function: str) -> str:
     return "stdlib:" + module.parts[0].removesuffix(".py")
 
 
+STDLIB_NAMES = sys.stdlib_module_names
+
+
+def spy_library(frame: str) -> str:
+    """The library of one py-spy frame, ``function (path/to/file.py:line)``."""
+    where = frame.rsplit(" (", 1)[-1].rstrip(")")
+    if frame.startswith(("Runner.run (asyncio/runners.py", "run_until_complete (")):
+        return "event loop (C)"
+    path = where.rsplit(":", 1)[0]
+    if path.startswith("<frozen "):
+        return "stdlib:" + path.removeprefix("<frozen ").rstrip(">").split(".")[0]
+    top = path.split("/", 1)[0].removesuffix(".py")
+    if top in OWN - {"tests"}:
+        return f"routerbot:{top}"
+    if top in STDLIB_NAMES:
+        return f"stdlib:{top}"
+    return top
+
+
+def by_library_spy(path: str) -> tuple[dict[str, float], float]:
+    """Seconds by library from collapsed stacks sampled at ``rate`` Hz (counts → shares)."""
+    totals: dict[str, float] = defaultdict(float)
+    other_threads = 0.0
+    for line in Path(path).read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        if not frames or not count.isdigit():
+            continue
+        leaf = frames[-1]
+        samples = int(count) / SPY_RATE
+        totals[spy_library(leaf)] += samples
+        if not frames[0].endswith("MainThread"):
+            other_threads += samples
+    return dict(totals), other_threads
+
+
+SPY_RATE = 250  # Hz, as load_common.Sampler records
+
+
 def by_library(path: str) -> tuple[dict[str, float], float]:
+    if not path.endswith(".prof") and not _is_pstats(path):
+        return by_library_spy(path)
+    return by_library_prof(path)
+
+
+def _is_pstats(path: str) -> bool:
+    with open(path, "rb") as f:
+        return not f.read(7).startswith(b"thread ")
+
+
+def by_library_prof(path: str) -> tuple[dict[str, float], float]:
     stats = pstats.Stats(path)
     totals: dict[str, float] = defaultdict(float)
     raw = stats.stats  # type: ignore[attr-defined]
@@ -91,7 +143,11 @@ def main() -> None:
         + " |"
     )
     print("| **busy total** | " + " | ".join(f"{b:.2f} s" for b in busy) + " |")
-    print("| (idle in epoll) | " + " | ".join(f"{i:.2f} s" for _, i in tables) + " |")
+    print(
+        "| (py-spy: other threads; cProfile: idle in epoll) | "
+        + " | ".join(f"{i:.2f} s" for _, i in tables)
+        + " |"
+    )
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.load_common import (  # noqa: E402
     KEY,
+    Sampler,
     Summary,
     Usage,
     bot_command,
@@ -194,6 +195,8 @@ async def run(args: argparse.Namespace, reference: bool) -> Results:
                         )
 
                     await slack.wait_for(warm, 30)
+                    sampling = Sampler(args.py_spy)
+                    await sampling.start(pids[0])
                     cpu_before = cpu_seconds(pids)
                     profiling(pids, True, args.profile)
                     calls_before = len(slack.calls)
@@ -216,6 +219,7 @@ async def run(args: argparse.Namespace, reference: bool) -> Results:
                         await slack.wait_for(done, args.timeout)
                 results.cpu_seconds = cpu_seconds(pids) - cpu_before
                 profiling(pids, False, args.profile)
+                await sampling.stop()
                 stop.set()
                 await sampler
                 for chat in results.chats:
@@ -311,6 +315,11 @@ def main() -> None:
         "and PATH.reference); read it with profile_by_library.py",
     )
     parser.add_argument(
+        "--py-spy",
+        default=None,
+        help="sample the (first) bot with py-spy during the burst, collapsed stacks to PATH",
+    )
+    parser.add_argument(
         "--workers",
         type=int,
         default=1,
@@ -335,11 +344,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="rounds of --compare")
     args = parser.parse_args()
     if args.compare:
-        profile = args.profile
+        profile, spy = args.profile, args.py_spy
 
         async def one(reference: bool) -> Summary:
+            name = "reference" if reference else "routerbot"
             if profile:
-                args.profile = f"{profile}.{'reference' if reference else 'routerbot'}"
+                args.profile = f"{profile}.{name}"
+            if spy:
+                args.py_spy = f"{spy}.{name}"
             results = await run(args, reference)
             report(args, results, reference)
             return summary(results, reference)
