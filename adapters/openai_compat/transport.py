@@ -8,8 +8,10 @@ every SSE event of a streamed answer, aiohttp's C parser about a third of that
 
 What httpx would do, this does too: the request's timeouts (``connect``, ``read`` between
 two reads, ``pool``) apply, a body is handed over undecoded (httpx decodes it), and proxies
-come from ``HTTP(S)_PROXY``/``NO_PROXY`` (``trust_env``). aiohttp's failures are raised as the
-httpx exceptions httpx raises for the same event:
+come from ``HTTP(S)_PROXY``/``ALL_PROXY``/``NO_PROXY`` as the transport is created (httpx
+reads them when its client is). Not through aiohttp's ``trust_env``: that looks the proxy and
+``~/.netrc`` up again on every request, in two thread hand-offs. aiohttp's failures are raised
+as the httpx exceptions httpx raises for the same event:
 
     connect timed out (or no free connection)   -> httpx.ConnectTimeout
     nothing read for the read timeout           -> httpx.ReadTimeout
@@ -20,6 +22,7 @@ httpx exceptions httpx raises for the same event:
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -94,6 +97,27 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._max_connections = max_connections
         self._keepalive_expiry = keepalive_expiry
         self._session: aiohttp.ClientSession | None = None
+        #: ``{"http": url, "https": url, "no": hosts, …}`` from the environment, read once.
+        self._env_proxies = urllib.request.getproxies_environment()
+        self._proxies: dict[tuple[str, str], tuple[URL | None, aiohttp.BasicAuth | None]] = {}
+
+    def _proxy(self, url: httpx.URL) -> tuple[URL | None, aiohttp.BasicAuth | None]:
+        """The proxy (and its credentials) for ``url``'s scheme and host, as httpx picks it."""
+        key = (url.scheme, url.host)
+        found = self._proxies.get(key)
+        if found is None:
+            env = self._env_proxies
+            proxy = env.get(url.scheme) or env.get("all")
+            # Not in typeshed, but in urllib since Python 3.0: NO_PROXY as read above.
+            bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+            if not proxy or bypass(url.host, env):
+                found = (None, None)
+            else:
+                parsed = URL(proxy if "://" in proxy else f"http://{proxy}")
+                auth = aiohttp.BasicAuth.from_url(parsed)
+                found = (parsed.with_user(None) if auth else parsed, auth)
+            self._proxies[key] = found
+        return found
 
     def _open(self) -> aiohttp.ClientSession:
         # Created on first use: aiohttp binds a session to the running loop.
@@ -105,7 +129,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
-                trust_env=True,
                 auto_decompress=False,  # httpx decodes, as with its own transport
                 skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
                 cookie_jar=aiohttp.DummyCookieJar(),
@@ -120,6 +143,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             if name.lower().decode("latin-1") not in _COMPUTED
         ]
         body = await request.aread()
+        proxy, proxy_auth = self._proxy(request.url)
         try:
             response = await session.request(
                 request.method,
@@ -129,6 +153,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 timeout=_timeout(request),
                 allow_redirects=False,
                 compress=None,
+                proxy=proxy,
+                proxy_auth=proxy_auth,
             )
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _mapped(exc, request) from exc
