@@ -40,6 +40,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.load_common import (  # noqa: E402
     KEY,
+    Sampler,
     Summary,
     Usage,
     bot_command,
@@ -158,6 +159,8 @@ async def run(args: argparse.Namespace, reference: bool) -> Results:
                 await discord.wait_for(
                     lambda: FOOTER_MARK in warm.text(), timeout=30, what="the warm-up answer"
                 )
+                sampling = Sampler(args.py_spy)
+                await sampling.start(bot.pid)
                 cpu_before = cpu_seconds([bot.pid])
                 profiling([bot.pid], True, args.profile)
                 calls_before = len(discord.calls)
@@ -177,6 +180,7 @@ async def run(args: argparse.Namespace, reference: bool) -> Results:
                     await discord.wait_for(done, timeout=args.timeout, what="every answer")
                 results.cpu_seconds = cpu_seconds([bot.pid]) - cpu_before
                 profiling([bot.pid], False, args.profile)
+                await sampling.stop()
                 stop.set()
                 await sampler
                 finals = final_times(discord, app_id)
@@ -251,16 +255,20 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=20)
     parser.add_argument("--timeout", type=float, default=60.0)
     parser.add_argument("--profile", default=None, help="cProfile the bot during the burst")
+    parser.add_argument("--py-spy", default=None, help="py-spy the bot during the burst, to PATH")
     parser.add_argument("--reference", action="store_true", help="drive the bare reference")
     parser.add_argument("--compare", action="store_true", help="reference and routerbot, ratios")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of --compare")
     args = parser.parse_args()
     if args.compare:
-        profile = args.profile
+        profile, spy = args.profile, args.py_spy
 
         async def one(reference: bool) -> Summary:
+            name = "reference" if reference else "routerbot"
             if profile:
-                args.profile = f"{profile}.{'reference' if reference else 'routerbot'}"
+                args.profile = f"{profile}.{name}"
+            if spy:
+                args.py_spy = f"{spy}.{name}"
             results = await run(args, reference)
             report(args, results, reference)
             return summary(results, reference)
