@@ -22,6 +22,7 @@ as the httpx exceptions httpx raises for the same event:
 
 from __future__ import annotations
 
+import asyncio
 import urllib.request
 from collections.abc import AsyncIterator
 
@@ -74,6 +75,10 @@ class _Body(httpx.AsyncByteStream):
         content = self._response.content
         try:
             while True:
+                # Every read is a checkpoint, as in httpx's own stack (anyio): a body already
+                # buffered must not be read through in one go without letting other tasks
+                # run, e.g. a Stop that cancels the stream at its next wait.
+                await asyncio.sleep(0)
                 chunk = await content.readany()
                 if not chunk:
                     return
