@@ -58,7 +58,11 @@ STDLIB_NAMES = sys.stdlib_module_names
 
 def spy_library(frame: str) -> str:
     """The library of one py-spy frame, ``function (path/to/file.py:line)``."""
+    if frame.startswith("thread ("):
+        return "(C, no Python frame)"  # a sample with nothing but the thread on its stack
     where = frame.rsplit(" (", 1)[-1].rstrip(")")
+    if where.startswith("<string>"):
+        return "(generated code: dataclasses)"
     if frame.startswith(("Runner.run (asyncio/runners.py", "run_until_complete (")):
         return "event loop (C)"
     path = where.rsplit(":", 1)[0]
@@ -113,12 +117,18 @@ def by_library_prof(path: str) -> tuple[dict[str, float], float]:
     return dict(totals), idle
 
 
+def _cell(seconds: float, busy: float, chats: int) -> str:
+    share = f"{100 * seconds / busy:.1f} %"
+    return f"{seconds / chats * 1000:.2f} ms / {share}" if chats else f"{seconds:.2f} s / {share}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument(
         "profiles", nargs="+", help="cProfile dumps; several are compared side by side"
     )
     parser.add_argument("--top", type=int, default=14)
+    parser.add_argument("--chats", type=int, default=0, help="also show ms per chat")
     args = parser.parse_args()
     tables = [by_library(p) for p in args.profiles]
     busy = [sum(t.values()) for t, _ in tables]
@@ -132,17 +142,17 @@ def main() -> None:
     shown = names[: args.top]
     for name in shown:
         cells = " | ".join(
-            f"{t.get(name, 0.0):.2f} / {100 * t.get(name, 0.0) / b:.1f} %"
-            for (t, _), b in zip(tables, busy, strict=True)
+            _cell(t.get(name, 0.0), b, args.chats) for (t, _), b in zip(tables, busy, strict=True)
         )
         print(f"| {name} | {cells} |")
     rest = [sum(v for n, v in t.items() if n not in shown) for t, _ in tables]
     print(
         "| (the rest) | "
-        + " | ".join(f"{r:.2f} / {100 * r / b:.1f} %" for r, b in zip(rest, busy, strict=True))
+        + " | ".join(_cell(r, b, args.chats) for r, b in zip(rest, busy, strict=True))
         + " |"
     )
-    print("| **busy total** | " + " | ".join(f"{b:.2f} s" for b in busy) + " |")
+    total = [f"{b / args.chats * 1000:.2f} ms" if args.chats else f"{b:.2f} s" for b in busy]
+    print("| **busy total** | " + " | ".join(total) + " |")
     print(
         "| (py-spy: other threads; cProfile: idle in epoll) | "
         + " | ".join(f"{i:.2f} s" for _, i in tables)
