@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-import uvloop
+import pytest
 
 from bot.config import Settings
 from bot.loop import run_loop
+
+uvloop = pytest.importorskip("uvloop")  # not installed on Windows
 
 
 async def _loop_type() -> type:
