@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
+    import httpx
+
     from adapters.base import ProviderAdapter
 
 __all__ = [
@@ -43,6 +45,16 @@ class AdapterOptions:
     #: Sent for attribution where the provider supports it (OpenRouter's ``HTTP-Referer``).
     app_url: str | None = None
     app_title: str = "routerbot"
+    #: What carries the adapters' HTTP: ``aiohttp`` (cheaper per streamed event) or httpx's
+    #: own transport (``httpx``); see :mod:`adapters.openai_compat.transport`.
+    transport: str = "aiohttp"
+
+
+def _transport(options: AdapterOptions) -> httpx.AsyncBaseTransport | None:
+    from adapters.openai_compat.client import MAX_CONNECTIONS
+    from adapters.openai_compat.transport import provider_transport
+
+    return provider_transport(options.transport, max_connections=MAX_CONNECTIONS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,13 +105,14 @@ def _build_openrouter(base_url: str, options: AdapterOptions) -> ProviderAdapter
         app_url=options.app_url,
         app_title=options.app_title,
         compat_fallback=not is_openrouter,
+        transport=_transport(options),
     )
 
 
 def _build_fireworks(base_url: str, options: AdapterOptions) -> ProviderAdapter:
     from adapters.fireworks import FireworksAdapter  # imported when built: see the docstring
 
-    return FireworksAdapter(base_url)
+    return FireworksAdapter(base_url, transport=_transport(options))
 
 
 OPENROUTER = Provider(
@@ -161,9 +174,10 @@ def build_adapters(
     *,
     app_url: str | None,
     app_title: str,
+    transport: str = "aiohttp",
 ) -> dict[str, ProviderAdapter]:
     """One adapter (one pooled client) per provider in ``base_urls``, keyed by provider name."""
-    options = AdapterOptions(app_url=app_url, app_title=app_title)
+    options = AdapterOptions(app_url=app_url, app_title=app_title, transport=transport)
     adapters: dict[str, ProviderAdapter] = {}
     for name, base_url in base_urls.items():
         provider = find_provider(name)

@@ -32,7 +32,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import sys
 import tempfile
@@ -41,16 +40,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
-import psutil
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.load_common import (  # noqa: E402
+    KEY,
+    Sampler,
+    Summary,
+    Usage,
+    bot_command,
+    compare,
+    cpu_seconds,
+    free_port,
+    pct,
+    profiling,
+    sample_processes,
+    start_openrouter,
+    summarize,
+    upstream_baseline,
+)
 from storage.crypto import generate_key  # noqa: E402
 from tests.fakes.slack import FakeSlack, command_body, signed_headers  # noqa: E402
 
 SECRET = "bench-signing-secret"
-KEY = "sk-or-v1-bench-key-000000000001"
 FOOTER_MARK = " out · "
 
 
@@ -69,55 +82,12 @@ class Chat:
 class Results:
     upstream: list[float] = field(default_factory=list)
     chats: list[Chat] = field(default_factory=list)
-    peak_rss: int = 0
+    usage: Usage = field(default_factory=Usage)
     violations: int = 0
-    cpu: list[float] = field(default_factory=list)
     cpu_seconds: float = 0.0
     failures: list[str] = field(default_factory=list)
     #: Web API calls the bot made during the burst, by method.
     calls: dict[str, int] = field(default_factory=dict)
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def start_openrouter(words: int, delay: float) -> tuple[asyncio.subprocess.Process, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.fakes.openrouter", "--words", str(words),
-        "--delay", str(delay), "--key", KEY, cwd=REPO, stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    line = await asyncio.wait_for(proc.stdout.readline(), 30)
-    return proc, line.decode().strip()
-
-
-async def upstream_baseline(base_url: str, n: int) -> list[float]:
-    """The upstream's own time: n concurrent streams straight to the fake, to ``[DONE]``."""
-    body = {"model": "anthropic/claude-3.5-sonnet", "stream": True,
-            "messages": [{"role": "user", "content": "baseline"}]}  # fmt: skip
-
-    async def one(http: aiohttp.ClientSession) -> float:
-        started = time.perf_counter()
-        async with http.post(
-            base_url + "/chat/completions", json=body, headers={"Authorization": f"Bearer {KEY}"}
-        ) as resp:
-            async for line in resp.content:
-                if line.startswith(b"data: [DONE]"):
-                    break
-        return time.perf_counter() - started
-
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
-        return list(await asyncio.gather(*(one(http) for _ in range(n))))
 
 
 async def wait_healthy(url: str, proc: asyncio.subprocess.Process) -> None:
@@ -167,25 +137,7 @@ def final_time(slack: FakeSlack, chat: Chat) -> float | None:
     return None
 
 
-async def sample_processes(pids: list[int], results: Results, stop: asyncio.Event) -> None:
-    """Peak RSS of the largest bot process, and the bots' CPU together (% of one CPU)."""
-    processes = [psutil.Process(pid) for pid in pids]
-    for process in processes:
-        process.cpu_percent()
-    while not stop.is_set():
-        try:
-            results.peak_rss = max(results.peak_rss, *(p.memory_info().rss for p in processes))
-            results.cpu.append(sum(p.cpu_percent() for p in processes))
-        except psutil.Error:
-            return
-        await asyncio.sleep(0.05)
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    return sum(sum(psutil.Process(pid).cpu_times()[:2]) for pid in pids)
-
-
-async def run(args: argparse.Namespace) -> Results:
+async def run(args: argparse.Namespace, reference: bool) -> Results:
     results = Results()
     openrouter, or_url = await start_openrouter(args.words, args.delay)
     tmp = Path(tempfile.mkdtemp(prefix="slack-load-"))
@@ -208,11 +160,11 @@ async def run(args: argparse.Namespace) -> Results:
             }
             for name in ("SLACK_APP_TOKEN", "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET"):
                 env.pop(name, None)
-            profile = ["-m", "cProfile", "-o", args.profile] if args.profile else []
-            command = (
+            command = bot_command(
                 [str(REPO / "benchmarks" / "slack_reference_responder.py")]
-                if args.reference
-                else [*profile, "-m", "bot", "slack"]
+                if reference
+                else ["-m", "bot", "slack"],
+                args.profile,
             )
             ports = [free_port() for _ in range(args.workers)]
             bots = [
@@ -226,7 +178,7 @@ async def run(args: argparse.Namespace) -> Results:
             stop = asyncio.Event()
             try:
                 await asyncio.gather(*(wait_healthy(u, b) for u, b in zip(urls, bots, strict=True)))
-                sampler = asyncio.create_task(sample_processes(pids, results, stop))
+                sampler = asyncio.create_task(sample_processes(pids, results.usage, stop))
                 async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
                     # Open the connections first, as Slack's senders keep theirs alive.
                     await asyncio.gather(
@@ -251,7 +203,10 @@ async def run(args: argparse.Namespace) -> Results:
                         )
 
                     await slack.wait_for(warm, 30)
+                    sampling = Sampler(args.py_spy)
+                    await sampling.start(pids[0])
                     cpu_before = cpu_seconds(pids)
+                    profiling(pids, True, args.profile)
                     calls_before = len(slack.calls)
                     results.chats = [
                         Chat(i, f"C{i % args.channels:03d}", slack.response_url())
@@ -271,6 +226,8 @@ async def run(args: argparse.Namespace) -> Results:
                     with contextlib.suppress(TimeoutError):
                         await slack.wait_for(done, args.timeout)
                 results.cpu_seconds = cpu_seconds(pids) - cpu_before
+                profiling(pids, False, args.profile)
+                await sampling.stop()
                 stop.set()
                 await sampler
                 for chat in results.chats:
@@ -299,7 +256,21 @@ async def run(args: argparse.Namespace) -> Results:
     return results
 
 
-def report(args: argparse.Namespace, r: Results) -> None:
+def summary(r: Results, reference: bool) -> Summary:
+    return summarize(
+        "reference" if reference else "routerbot",
+        upstream=r.upstream,
+        acks=[c.ack_seconds for c in r.chats],
+        finals=[c.final_at - c.sent_at for c in r.chats if c.final_at is not None],
+        failures=len(r.failures),
+        violations=r.violations,
+        peak_rss=r.usage.peak_rss,
+        cpu_seconds=r.cpu_seconds,
+        chats=len(r.chats),
+    )
+
+
+def report(args: argparse.Namespace, r: Results, reference: bool) -> None:
     acks = [c.ack_seconds * 1000 for c in r.chats]
     finals = [(c.final_at - c.sent_at) * 1000 for c in r.chats if c.final_at is not None]
     upstream_p50 = statistics.median(r.upstream) * 1000
@@ -317,15 +288,15 @@ def report(args: argparse.Namespace, r: Results) -> None:
          "edits (chat.update, appends, stops) of one message < 0.95 s apart"),
         ("Slack calls per chat", " ".join(f"{n / max(1, len(r.chats)):.1f}" for n in r.calls.values()),
          ", ".join(r.calls)),
-        ("peak RSS of the (largest) bot process", f"{r.peak_rss / 2**20:.0f} MiB", ""),
+        ("peak RSS of the (largest) bot process", f"{r.usage.peak_rss / 2**20:.0f} MiB", ""),
         ("CPU time of the bot process(es) per chat", f"{r.cpu_seconds / max(1, len(r.chats)) * 1000:.1f} ms",
-         f"peak {max(r.cpu or [0]):.0f} % of one CPU; {os.cpu_count()} CPUs on this machine"),
+         f"peak {max(r.usage.cpu or [0]):.0f} % of one CPU; {os.cpu_count()} CPUs on this machine"),
     ]  # fmt: skip
     width = max(len(name) for name, _, _ in rows)
     value_width = max(len(value) for _, value, _ in rows)
     target = (
         "the reference responder (no framework, no database)"
-        if args.reference
+        if reference
         else f"{'one' if args.workers == 1 else args.workers} `routerbot slack` "
         f"({'PostgreSQL' if args.database_url else 'SQLite'}, "
         f"SLACK_STREAMING={args.streaming}"
@@ -346,7 +317,17 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=20)
     parser.add_argument("--timeout", type=float, default=60.0)
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
-    parser.add_argument("--profile", default=None, help="run the bot under cProfile, to PATH")
+    parser.add_argument(
+        "--profile",
+        default=None,
+        help="profile the bot during the burst (cProfile, to PATH; with --compare PATH.routerbot "
+        "and PATH.reference); read it with profile_by_library.py",
+    )
+    parser.add_argument(
+        "--py-spy",
+        default=None,
+        help="sample the (first) bot with py-spy during the burst, collapsed stacks to PATH",
+    )
     parser.add_argument(
         "--budget", default=None, help="a workspace spend limit in USD (every chat is admitted)"
     )
@@ -367,9 +348,30 @@ def main() -> None:
         action="store_true",
         help="drive the bare reference responder instead of routerbot (the machine's floor)",
     )
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="run the reference and routerbot back to back (--rounds times) and print ratios",
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of --compare")
     args = parser.parse_args()
-    results = asyncio.run(run(args))
-    report(args, results)
+    if args.compare:
+        profile, spy = args.profile, args.py_spy
+
+        async def one(reference: bool) -> Summary:
+            name = "reference" if reference else "routerbot"
+            if profile:
+                args.profile = f"{profile}.{name}"
+            if spy:
+                args.py_spy = f"{spy}.{name}"
+            results = await run(args, reference)
+            report(args, results, reference)
+            return summary(results, reference)
+
+        pairs = asyncio.run(compare(args.rounds, one, what=f"Slack, {args.chats} concurrent /chat"))
+        sys.exit(1 if any(b.failures or r.failures for b, r in pairs) else 0)
+    results = asyncio.run(run(args, args.reference))
+    report(args, results, args.reference)
     sys.exit(1 if results.failures else 0)
 
 

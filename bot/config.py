@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     #: ``routerbot_lease_seconds``, and another process settles its chats.
     routerbot_lease_seconds: float = Field(default=45.0, gt=0)
     routerbot_lease_renew_seconds: float = Field(default=15.0, gt=0)
+    #: The serving commands' event loop: ``uvloop`` (the default where it is installed) spends
+    #: a fraction of asyncio's CPU on sockets and callbacks; ``asyncio`` is the standard one.
+    routerbot_event_loop: Literal["uvloop", "asyncio"] = "uvloop"
+    #: What carries requests to the providers: ``aiohttp`` reads a streamed answer for a third
+    #: of the CPU of httpx's own transport (``httpx``); both behave the same otherwise.
+    routerbot_provider_transport: Literal["aiohttp", "httpx"] = "aiohttp"
 
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None

@@ -85,6 +85,9 @@ class Console:
         self.conversation: ConversationRef | None = None
         #: Notices arrive before the answer ends; they are printed after it.
         self._notices: list[Notice] = []
+        #: The conversation the last answer was recorded in, looked up only when a follow-up
+        #: continues it: a lookup after every answer would be a database transaction per chat.
+        self._last_conversation_id: int | None = None
 
     def write(self, text: str) -> None:
         self.out.write(text)
@@ -109,11 +112,14 @@ class Console:
             self.write(f"{exc.message}\n")
             return
         if isinstance(command, c.Chat):
-            self.conversation = None
+            self.conversation, self._last_conversation_id = None, None
         await self._render(self.runtime.dispatcher.run(self.ctx, command))
 
     async def _follow_up(self, text: str) -> None:
         dispatcher = self.runtime.dispatcher
+        if self._last_conversation_id is not None:
+            conversation_id, self._last_conversation_id = self._last_conversation_id, None
+            self.conversation = await dispatcher.conversation(self.ctx, conversation_id)
         await self._render(dispatcher.follow_up(self.ctx, self.conversation, text))
 
     async def _render(self, replies: object) -> None:
@@ -148,9 +154,7 @@ class Console:
                 self.write(source_lines(reply.sources))
                 self.write(f"— {reply.footer}\n")
                 if reply.conversation_id:
-                    self.conversation = await self.runtime.dispatcher.conversation(
-                        self.ctx, reply.conversation_id
-                    )
+                    self._last_conversation_id = reply.conversation_id
                 return False
             case ChatFailed(text=text) | ErrorReply(text=text):
                 if streamed:

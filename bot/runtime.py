@@ -142,6 +142,7 @@ async def build_runtime(
         settings.base_urls(),
         app_url=settings.routerbot_app_url,
         app_title=settings.routerbot_app_title,
+        transport=settings.routerbot_provider_transport,
     )
     catalogue = build_catalogue(adapters)
     owner = uuid.uuid4().hex

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Awaitable, Callable
 
 from bot.config import Settings
+from bot.loop import run_loop
 from bot.runtime import build_runtime
 from bot.slack_app import serve_slack, slack_configured
 from bot.slack_app.server import install_stop_signals
@@ -48,7 +49,7 @@ def run_all(settings: Settings) -> int:
     if not names:
         print(NOTHING_CONFIGURED, file=sys.stderr)
         return 2
-    return asyncio.run(_run_all(settings, names))
+    return run_loop(_run_all(settings, names), loop=settings.routerbot_event_loop)
 
 
 async def _run_all(settings: Settings, names: list[str]) -> int:

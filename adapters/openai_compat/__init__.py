@@ -1,4 +1,4 @@
-"""Chat over any OpenAI-compatible API: one pooled httpx client, SSE streaming, errors, retries.
+"""Chat over any OpenAI-compatible API: one pooled client, SSE streaming, errors, retries.
 
 ``OpenAICompatibleAdapter.stream_chat`` turns one ``POST /chat/completions`` with ``stream: true``
 into ``TextDelta`` events followed by exactly one ``StreamFinished`` or ``StreamFailed`` (asked to,
@@ -22,9 +22,11 @@ The modules, one concern each:
 
     errors     statuses, error payloads and transport failures → kinds; Retry-After; backoff
     chunks     SSE chunk and ``usage`` parsing, exact decimals
+    sse        server-sent events from the body's bytes (the ``data`` of each event)
     stream     the open stream: reading to ``[DONE]``, the answer's deadline, draining
     client     ``OpenAICompatibleAdapter``: the pooled client, opening with retries, streaming
     endpoints  the JSON ``GET`` endpoints beside chat (models, key, generation stats)
+    transport  ``AiohttpTransport``: the bytes moved by aiohttp under httpx's API
 """
 
 from __future__ import annotations

@@ -15,7 +15,6 @@ from typing import Any, ClassVar, Self
 
 import httpx
 import stamina
-from httpx_sse import EventSource
 
 from adapters.base import (
     ChatRequest,
@@ -35,6 +34,7 @@ from adapters.openai_compat.errors import (
     retry_backoff,
 )
 from adapters.openai_compat.parts import message_json
+from adapters.openai_compat.sse import aiter_sse
 from adapters.openai_compat.stream import STREAM_DEADLINE, OpenStream
 
 __all__ = [
@@ -323,7 +323,7 @@ class OpenAICompatibleAdapter(JsonEndpoints):
                     opened = OpenStream(stack, state, parser, events=None, deadline=deadline)
                     self._read_json_result(await response.aread(), parser, opened)
                 elif "text/event-stream" in content_type:
-                    events = EventSource(response).aiter_sse()
+                    events = aiter_sse(response)
                     stack.push_async_callback(events.aclose)
                     opened = OpenStream(stack, state, parser, events=events, deadline=deadline)
                 else:

@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 
 import httpx
-from httpx_sse import ServerSentEvent
 
 from adapters.errors import MalformedResponseError, ProviderError, StreamDeadlineError
 from adapters.openai_compat.chunks import ChunkParser, StreamState
@@ -40,7 +39,7 @@ class OpenStream:
         stack: AsyncExitStack,
         state: StreamState,
         parser: ChunkParser,
-        events: AsyncIterator[ServerSentEvent] | None,
+        events: AsyncIterator[str] | None,
         deadline: float,
     ) -> None:
         self._stack = stack
@@ -75,7 +74,7 @@ class OpenStream:
         while True:
             try:
                 async with asyncio.timeout_at(self._deadline):
-                    sse = await anext(self._events)
+                    data = await anext(self._events)
             except StopAsyncIteration:
                 self._check_eof()
                 return None
@@ -90,9 +89,7 @@ class OpenStream:
                     return None
                 self.dropped = not isinstance(exc, httpx.TimeoutException)
                 raise from_transport(exc) from None
-            if not sse.data:
-                continue  # an event with no data (e.g. a lone ``event:`` line) carries nothing
-            text, error = self._parser.feed(sse.data)
+            text, error = self._parser.feed(data)
             if self.state.done:
                 await self._drain()
                 return None

@@ -14,6 +14,7 @@ import discord
 from bot.config import Settings
 from bot.core.errors import ConfigurationError
 from bot.discord_app.client import RouterbotClient, build_client
+from bot.loop import run_loop
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -60,7 +61,7 @@ def run_discord(settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    return asyncio.run(_main(settings))
+    return run_loop(_main(settings), loop=settings.routerbot_event_loop)
 
 
 async def _main(settings: Settings) -> int:

@@ -108,18 +108,21 @@ class Bridge:
             sink = self.interaction_sink(
                 InteractionSink(interaction, original_id=original_id), interaction
             )
+            # The response's own message is known now, so it is written with the turn, in
+            # the same transaction; only the parts of a long answer need one of their own.
+            anchors = [f"discord:{original_id}"] if original_id else []
             replies = after_download(
                 self.downloads,
                 files,
                 lambda fetched: self.dispatcher.run(
-                    ctx, dataclasses.replace(command, attachments=fetched)
+                    ctx, dataclasses.replace(command, attachments=fetched), anchors=anchors
                 ),
             )
             outcome = await stream_answer(
                 replies,
                 sink,
                 interval=self.edit_interval,
-                anchor=partial(self.remember, ctx),
+                anchor=partial(self.remember, ctx, frozenset(anchors)),
             )
         # Not reached when cancelled (shutdown): then another process finishes the message.
         sink.end()
@@ -134,11 +137,18 @@ class Bridge:
                 interaction=interaction,
             )
 
-    async def remember(self, ctx: Invocation, done: ChatCompleted, message_ids: list[int]) -> None:
-        """Anchor every answer message so a reply to any part continues the conversation."""
-        if not done.conversation_id:
+    async def remember(
+        self,
+        ctx: Invocation,
+        written: frozenset[str],
+        done: ChatCompleted,
+        message_ids: list[int],
+    ) -> None:
+        """Anchor every answer message so a reply to any part continues the conversation
+        (those in ``written`` went in with the turn)."""
+        anchors = [f"discord:{i}" for i in message_ids if f"discord:{i}" not in written]
+        if not done.conversation_id or not anchors:
             return
-        anchors = [f"discord:{message_id}" for message_id in message_ids]
         try:
             await self.dispatcher.remember(ctx, done.conversation_id, anchors)
         except Exception:

@@ -67,7 +67,10 @@ async def handle_message(bridge: Bridge, me: discord.ClientUser, message: discor
     )
     with bridge.tasks.track():
         outcome = await stream_answer(
-            replies, sink, interval=bridge.edit_interval, anchor=partial(bridge.remember, ctx)
+            replies,
+            sink,
+            interval=bridge.edit_interval,
+            anchor=partial(bridge.remember, ctx, frozenset()),
         )
     # Not reached when cancelled (shutdown): then another process finishes the message.
     sink.end()

@@ -17,6 +17,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.config import Settings
 from bot.core.errors import ConfigurationError
+from bot.loop import run_loop
 from bot.runtime import Runtime, build_runtime
 from bot.slack_app.app import SlackFrontend, slack_mode
 from bot.slack_app.errors import error_code
@@ -120,5 +121,5 @@ def run_slack(settings: Settings) -> int:
         install_stop_signals(stop)
         await serve_slack(settings, stop=stop, refresh_catalogue=True)
 
-    asyncio.run(main())
+    run_loop(main(), loop=settings.routerbot_event_loop)
     return 0
