@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 
 from bot.core.format import format_footer
 from bot.core.pricing import ChatCost
@@ -33,12 +33,12 @@ Check = Callable[[], Awaitable[bool]]
 
 
 async def stoppable(
-    replies: AsyncIterator[Reply],
+    replies: AsyncGenerator[Reply, None],
     stop: asyncio.Event,
     *,
     check: Check | None = None,
     clock: Callable[[], float] = time.monotonic,
-) -> AsyncIterator[Reply]:
+) -> AsyncGenerator[Reply, None]:
     """``replies`` until they end or ``stop`` is set (then the ending described above)."""
     started = clock()
     model: str | None = None
@@ -71,30 +71,15 @@ async def stoppable(
                 parts.append(reply.text)
             yield reply
         else:
-            await _unwind(replies)
+            # Stopped between two replies: closing the chat runs its own ending (every layer of
+            # the core closes what it wraps), so it is recorded before this goes on; replies
+            # already waiting are dropped, not read through.
+            await replies.aclose()
         yield _ending(model, "".join(parts), clock() - started)
     finally:
         waiter.cancel()
         with contextlib.suppress(Exception):
-            await replies.aclose()  # type: ignore[attr-defined]
-
-
-async def _unwind(replies: AsyncIterator[Reply]) -> None:
-    """End a chat suspended between two replies the way a Stop mid-wait does: cancel it where
-    it next waits (the provider stream), so the core records it before this returns. Closing
-    the generator instead would leave the generators inside it to the garbage collector, and
-    the chat's record to some later moment. Replies already waiting are dropped."""
-    while True:
-        step = asyncio.ensure_future(anext(replies))
-        await asyncio.sleep(0)  # let it run to its next wait
-        if step.done():
-            if step.cancelled() or step.exception() is not None:
-                return
-            continue
-        step.cancel()
-        with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-            await step
-        return
+            await replies.aclose()
 
 
 def _ending(model: str | None, text: str, seconds: float) -> Reply:

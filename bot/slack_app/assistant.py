@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import aiohttp
@@ -78,7 +78,7 @@ async def continue_thread(
     thread_anchor: str,
     text: str,
     attachments: tuple[Attachment, ...] = (),
-) -> AsyncIterator[Reply] | None:
+) -> AsyncGenerator[Reply, None] | None:
     """The replies continuing the conversation anchored at ``thread_anchor``, or None when
     the thread holds none."""
     conversation = await runtime.dispatcher.find_conversation(ctx, thread_anchor)
@@ -162,7 +162,7 @@ class Assistant:
             files = await self.handlers.attachments(event, client, notify)
             if files is None:
                 return
-            replies: AsyncIterator[Reply] | None = None
+            replies: AsyncGenerator[Reply, None] | None = None
             if thread_ts and thread_ts != ts:
                 where = anchor(channel, root)
                 replies = await continue_thread(self.runtime, ctx, where, text, files)
@@ -211,7 +211,7 @@ class Assistant:
     async def _answer(
         self,
         ctx: Invocation,
-        replies: AsyncIterator[Reply],
+        replies: AsyncGenerator[Reply, None],
         client: AsyncWebClient,
         notify: EventNotifier,
         root: str,
