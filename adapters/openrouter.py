@@ -149,54 +149,15 @@ class OpenRouterAdapter(OpenAICompatibleAdapter):
         return fields
 
     async def lookup_model(self, model_id: str, api_key: SecretStr | None) -> ModelInfo | None:
-        """One model with pricing, or ``None`` when OpenRouter does not know it.
+        """One model with pricing, or ``None`` when OpenRouter does not know it (a retired
+        model, known but with no endpoint left, comes back without prices).
 
         Raises InvalidModelIdError for an id that is not ``author/slug[:variant]``.
         """
-        parsed = parse_model_id(model_id)
-        if parsed is None and self.compat_fallback:
-            # Local servers name models freely (`llama3.2:3b`); their own list decides.
-            return await super().lookup_model(model_id, api_key)
-        if parsed is None:
-            raise InvalidModelIdError(model=model_id, provider=self.name, forms=MODEL_ID_FORMS)
-        author, slug, variant = parsed
-        # The variant stays on the slug: OpenRouter resolves `:free` and friends itself.
-        path_slug = f"{slug}:{variant}" if variant else slug
-        a, s = quote(author, safe="~"), quote(path_slug, safe=":~")
-
-        payload = await self._get_json(f"model/{a}/{s}", api_key, none_on_404=True)
-        if payload is not None:
-            data = self._data(payload, "GET /model")
-            return ModelInfo(
-                id=model_id,
-                name=_str_or_none(data.get("name")),
-                pricing=_pricing(data.get("pricing")),
-                context_length=_int_or_none(data.get("context_length")),
-            )
-
-        payload = await self._get_json(f"models/{a}/{s}/endpoints", api_key, none_on_404=True)
-        if payload is not None:
-            data = self._data(payload, "GET /models/…/endpoints")
-            raw_endpoints = data.get("endpoints")
-            endpoints = (
-                [e for e in raw_endpoints if isinstance(e, Mapping)]
-                if isinstance(raw_endpoints, list)
-                else []
-            )
-            best = _cheapest_endpoint(endpoints)
-            context = _int_or_none(data.get("context_length"))
-            if context is None and best is not None:
-                context = _int_or_none(best.get("context_length"))
-            return ModelInfo(
-                id=model_id,
-                name=_str_or_none(data.get("name")),
-                pricing=_pricing(best.get("pricing")) if best is not None else ModelPricing(),
-                context_length=context,
-            )
-
-        if self.compat_fallback:
-            return await super().lookup_model(model_id, api_key)
-        return None
+        check = await self.check_model(model_id, api_key)
+        if check.status == "no_endpoints":
+            return ModelInfo(id=model_id)
+        return check.info
 
     async def list_catalogue(self) -> list[CatalogueEntry]:
         """``GET /models`` without a key: every model served today, with prices, context
@@ -204,17 +165,20 @@ class OpenRouterAdapter(OpenAICompatibleAdapter):
         return parse_catalogue(await self._get_json("models", None))
 
     async def check_model(self, model_id: str, api_key: SecretStr | None) -> ModelCheck:
-        """Like :meth:`lookup_model`, but a model OpenRouter still knows with no endpoint left
-        (its vendor retired it) is ``no_endpoints`` rather than served, and an id both
-        ``GET /model/…`` and ``GET /models/…/endpoints`` 404 is ``unknown``.
+        """What OpenRouter says of one id: ``served`` (with its prices), ``no_endpoints`` (it
+        knows the model but nothing serves it: retired), or ``unknown`` (both ``GET /model/…``
+        and ``GET /models/…/endpoints`` answer 404).
 
-        Raises BadRequestError for an id that is not ``author/slug[:variant]``.
+        Raises InvalidModelIdError for an id that is not ``author/slug[:variant]``.
         """
         parsed = parse_model_id(model_id)
         if parsed is None:
-            info = await self.lookup_model(model_id, api_key)  # compat, or the id's error
-            return ModelCheck("served", info) if info is not None else ModelCheck("unknown")
+            if not self.compat_fallback:
+                raise InvalidModelIdError(model=model_id, provider=self.name, forms=MODEL_ID_FORMS)
+            # Local servers name models freely (`llama3.2:3b`); their own list decides.
+            return await self._compat_check(model_id, api_key)
         author, slug, variant = parsed
+        # The variant stays on the slug: OpenRouter resolves `:free` and friends itself.
         path_slug = f"{slug}:{variant}" if variant else slug
         a, s = quote(author, safe="~"), quote(path_slug, safe=":~")
         payload = await self._get_json(f"model/{a}/{s}", api_key, none_on_404=True)
@@ -248,9 +212,13 @@ class OpenRouterAdapter(OpenAICompatibleAdapter):
                 ),
             )
         if self.compat_fallback:
-            info = await super().lookup_model(model_id, api_key)
-            return ModelCheck("served", info) if info is not None else ModelCheck("unknown")
+            return await self._compat_check(model_id, api_key)
         return ModelCheck("unknown")
+
+    async def _compat_check(self, model_id: str, api_key: SecretStr | None) -> ModelCheck:
+        """An OpenAI-compatible server's own ``GET /models`` list decides."""
+        info = await super().lookup_model(model_id, api_key)
+        return ModelCheck("served", info) if info is not None else ModelCheck("unknown")
 
     async def check_key(self, api_key: SecretStr) -> KeyInfo:
         """``GET /key``: label, limit, limit remaining, usage (USD). 401 → AuthenticationError."""
