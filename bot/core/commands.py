@@ -29,10 +29,16 @@ from bot.core.policy_commands import AuditShow as AuditShow
 from bot.core.policy_commands import BudgetClear as BudgetClear
 from bot.core.policy_commands import BudgetSet as BudgetSet
 from bot.core.policy_commands import BudgetShow as BudgetShow
+from bot.core.policy_commands import (
+    PolicyCommand,
+    parse_access,
+    parse_audit,
+    parse_budget,
+    parse_prompt,
+)
 from bot.core.policy_commands import PromptClear as PromptClear
 from bot.core.policy_commands import PromptSet as PromptSet
 from bot.core.policy_commands import PromptShow as PromptShow
-from bot.core.policy_commands import parse_access, parse_audit, parse_budget, parse_prompt
 from bot.core.text import clean_key
 
 Period = Literal["today", "week", "month", "30d", "all"]
@@ -156,16 +162,7 @@ Command = (
     | ApiKeyStatus
     | ApiKeyClear
     | Costs
-    | BudgetShow
-    | BudgetSet
-    | BudgetClear
-    | PromptShow
-    | PromptSet
-    | PromptClear
-    | AccessShow
-    | AccessChannel
-    | AccessUser
-    | AuditShow
+    | PolicyCommand
 )
 
 
