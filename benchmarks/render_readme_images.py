@@ -30,11 +30,12 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from adapters.base import KeyInfo, ModelPricing  # noqa: E402
-from bot.core.budgets import BudgetState  # noqa: E402
+from bot.core.allowlist import ModelEntry  # noqa: E402
 from bot.core.charts import SpendChart, render_png, spend_chart  # noqa: E402
 from bot.core.dashboard import AdminDashboard, Dashboard, SpendLine  # noqa: E402
+from bot.core.keys import KeyStatus  # noqa: E402
 from bot.core.pricing import usd_to_nano  # noqa: E402
-from bot.core.service import KeyStatus, ModelEntry  # noqa: E402
+from bot.core.spend.texts import BudgetState  # noqa: E402
 from bot.slack_app.home import home_view  # noqa: E402
 
 NOW = datetime(2026, 3, 20, 15, 30)
@@ -92,21 +93,21 @@ def sample_chart() -> SpendChart:
 def sample_dashboard(chart: SpendChart, *, admin: bool) -> Dashboard:
     models = (
         ModelEntry(
-            "anthropic/claude-3.5-sonnet",
+            "~anthropic/claude-sonnet-latest",
             "openrouter",
-            ModelPricing(Decimal(3), Decimal(15), Decimal("0.3")),
+            ModelPricing(Decimal(2), Decimal(10), Decimal("0.2")),
             True,
         ),
         ModelEntry(
-            "openai/gpt-4o-mini",
+            "deepseek/deepseek-v4-flash",
             "openrouter",
-            ModelPricing(Decimal("0.15"), Decimal("0.6"), Decimal("0.075")),
+            ModelPricing(Decimal("0.14"), Decimal("0.28"), None),
             False,
         ),
         ModelEntry(
-            "google/gemini-2.5-flash",
+            "openai/gpt-5-mini",
             "openrouter",
-            ModelPricing(Decimal("0.3"), Decimal("2.5"), None),
+            ModelPricing(Decimal("0.25"), Decimal(2), Decimal("0.025")),
             False,
         ),
     )

@@ -137,7 +137,7 @@ async def build_dashboard(
     now = report.now or service.clock()
     mine = SpendLine.of(ctx.user_id, dict(summary.by_user).get(ctx.user_id))
     limits = report.budgets
-    my_limits = tuple(s for s in limits if s.scope == "workspace" or s.channel_id == ctx.channel_id)
+    my_limits = await service.spend.binding(ctx)
     admin_part = None
     if admin:
         statuses, problem = await (keys or KeyStatusCache()).get(service, ctx)

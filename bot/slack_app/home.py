@@ -134,9 +134,9 @@ def _my_spend(dash: Dashboard) -> str:
     lines = [_spent(dash.mine)]
     if not dash.my_limits:
         lines.append("No monthly limit applies to your chats.")
+    labels = {"workspace": "Workspace limit", "channel": "Limit here", "user": "Your limit"}
     for state in dash.my_limits:
-        who = "Workspace limit" if state.scope == "workspace" else "Limit here"
-        lines.append(_limit_line(state, who))
+        lines.append(_limit_line(state, labels[state.scope]))
     return "\n".join(lines)
 
 
@@ -153,14 +153,26 @@ def _limits(limits: Sequence[BudgetState]) -> str:
     if not limits:
         return "No monthly limits are set. `/budget set <usd>` sets one for the workspace."
     lines = []
-    for state in sorted(limits, key=lambda s: (s.scope != "workspace", s.channel_id or "")):
-        label = (
-            "Workspace"
-            if state.scope == "workspace"
-            else f"Channel {_channel(state.channel_id or '')}"
-        )
-        lines.append("• " + _limit_line(state, label))
+    order = {"workspace": 0, "channel": 1, "user": 2}
+    for state in sorted(
+        limits, key=lambda s: (order[s.scope], s.channel_id or "", s.user_id or "")
+    ):
+        if state.each_user and state.user_id is None:
+            # The each-user limit itself counts nobody's spend: say what it allows.
+            lines.append(f"• {_limit_label(state)}: {_usd(state.limit_nano)} a month")
+        else:
+            lines.append("• " + _limit_line(state, _limit_label(state)))
     return "\n".join(lines)
+
+
+def _limit_label(state: BudgetState) -> str:
+    if state.scope == "workspace":
+        return "Workspace"
+    if state.scope == "channel":
+        return f"Channel {_channel(state.channel_id or '')}"
+    if state.each_user:
+        return "Each person without a limit of their own"
+    return f"<@{state.user_id}>"
 
 
 def _keys(keys: Sequence[KeyStatus], problem: str | None) -> str:

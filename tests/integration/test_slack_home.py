@@ -120,3 +120,19 @@ async def test_a_chart_slack_cannot_show_yet_leaves_the_rest_of_the_home(
     # The next opening tries the chart again.
     view = await open_home(h, "UADMIN", "D2", "EvHome5")
     assert [b for b in view["blocks"] if b["type"] == "image"]
+
+
+async def test_a_members_own_limit_is_on_their_home_and_each_person_on_the_admins(
+    h: SlackHarness,
+) -> None:
+    admin = Invocation("slack", "T1", "C1", "UADMIN", is_admin=True)
+    spend = h.runtime.service.spend
+    await spend.set_budget(admin, Decimal(2), channel=False, user="U1")
+    await spend.set_budget(admin, Decimal(1), channel=False, each_user=True)
+    mine = texts(await open_home(h, "U1", "D1", "EvHomeOwn"))
+    assert "Your limit: $0.4000 of $2.00 (20%)" in mine
+    theirs = texts(await open_home(h, "U2", "D2", "EvHomeEach"))
+    assert "Your limit: $3.00 of $1.00 (300%)" in theirs  # the each-user limit binds them
+    overview = texts(await open_home(h, "UADMIN", "D3", "EvHomeAdmin"))
+    assert "<@U1>: $0.4000 of $2.00 (20%)" in overview
+    assert "Each person without a limit of their own: $1.00 a month" in overview

@@ -138,6 +138,18 @@ class Spend:
             # Without a guard nothing would enforce a limit: do not pretend to keep one.
             raise UserFacingError("Budgets are not enabled on this server.")
 
+    async def binding(self, ctx: Invocation) -> tuple[BudgetState, ...]:
+        """The limits on the caller's own chats here (the workspace's, this channel's, their
+        own or the each-user one), with what counts against each: for anyone, about
+        themselves."""
+        ws_id = await self.workspaces.id_of(ctx)
+        now = self.deps.clock()
+        async with self.deps.store.transaction() as tx:
+            states = await budget_states(
+                tx, workspace_id=ws_id, channel_id=ctx.channel_id, now=now, user_id=ctx.user_id
+            )
+        return tuple(states)
+
     async def budget_overview(self, ctx: Invocation) -> BudgetOverview:
         self._require_budgets(ctx, "see the budgets")
         ws_id = await self.workspaces.id_of(ctx)
