@@ -21,8 +21,10 @@ from storage.models import ChatInFlight
 from storage.records import FlightEntry
 
 __all__ = [
+    "FLIGHT_COLUMNS",
     "add_flights",
     "claim_flights",
+    "flight_values",
     "postpone_flight",
     "release_flight",
     "renew_flights",
@@ -31,7 +33,25 @@ __all__ = [
 _flights: Table = ChatInFlight.__table__  # type: ignore[attr-defined]  # set by SQLModel
 
 
-def _values(entry: FlightEntry) -> dict[str, Any]:
+#: The columns a new row in flight is written with (every one but its id).
+FLIGHT_COLUMNS = (
+    "workspace_id",
+    "channel_id",
+    "user_id",
+    "provider",
+    "model",
+    "generation_id",
+    "owner",
+    "lease_until",
+    "started_at",
+    "prompt_tokens",
+    "streamed_chars",
+    "usage_id",
+)
+
+
+def flight_values(entry: FlightEntry) -> dict[str, Any]:
+    """The columns of a new row in flight."""
     return {
         "workspace_id": entry.workspace_id,
         "channel_id": entry.channel_id,
@@ -54,7 +74,7 @@ async def add_flights(session: AsyncSession, *, entries: Sequence[FlightEntry]) 
         return []
     result = await session.execute(
         insert(_flights).returning(_flights.c.id, sort_by_parameter_order=True),
-        [_values(entry) for entry in entries],
+        [flight_values(entry) for entry in entries],
     )
     return [int(row_id) for row_id in result.scalars().all()]
 

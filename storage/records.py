@@ -286,3 +286,54 @@ class LedgerRow(UsageEntry):
 
     # Keyword-only: it follows the entry's fields that have defaults.
     id: int = field(kw_only=True)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRead:
+    """What a chat reads before it starts, in one transaction."""
+
+    policy: ChatPolicy
+    #: The model the chat runs on: the one asked for (or the conversation's), else the
+    #: channel's default, else the workspace's; ``None`` when there is none at all.
+    model_id: str | None
+    #: That model's allowlist row; ``None`` when the workspace does not allow it.
+    model: AllowedModelRow | None
+    #: The workspace's key for the model's provider.
+    key: StoredKey | None
+    #: The conversation's last messages, oldest first (empty for a new one).
+    history: tuple[StoredMessage, ...]
+    #: Whether the workspace has any spend limit (``None``: not asked).
+    has_limits: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class TurnWrite:
+    """A finished chat as one write: its turn in the conversation and its ledger row.
+
+    ``messages`` is empty for a chat that failed (nothing joins the conversation); a
+    conversation is started when ``conversation_id`` is ``None``. ``flight_row`` is the
+    chat's row in flight (released here; the usage row is written only if this process
+    still held it). With ``check_generation`` (a retry) a usage row already written for the
+    generation means the chat is on the ledger: nothing more is written. ``settle`` is a row
+    in flight to add with the new usage row's id (a cost the provider must still tell).
+    """
+
+    conversation_id: int | None
+    channel_id: str
+    user_id: str
+    provider: str
+    model: str
+    messages: tuple[tuple[str, str], ...]
+    anchors: tuple[str, ...]
+    usage: UsageEntry
+    flight_row: int | None
+    owner: str
+    check_generation: bool = False
+    settle: FlightEntry | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TurnWritten:
+    conversation_id: int | None
+    #: False when the chat's lease had lapsed: another process put it on the ledger.
+    owned: bool = True

@@ -4,7 +4,9 @@
 ``storage.sql_repos``, ``storage.sql_settings`` and ``storage.sql_spend`` plus the
 process-level ones here (event claims, the answers-in-flight journal, the chats in flight,
 Slack installations), all sharing that session. Whatever the block raises rolls the
-transaction back.
+transaction back. The chat path's two transactions (``read_chat``, ``write_turn``) skip the
+session: Core statements in one transaction each, on SQLite in one thread hand-off
+(``storage.thread_tx``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import fields, replace
 from datetime import datetime
-from functools import cached_property
+from functools import cached_property, partial
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,7 +23,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage import events, flights, inflight, installations
 from storage.db import Database, is_database_outage, is_transient
 from storage.models import ChatInFlight, SlackInstallation, utcnow
-from storage.records import AnswerRow, FlightEntry, FlightRow, SlackInstallationRecord
+from storage.records import (
+    AnswerRow,
+    ChatRead,
+    FlightEntry,
+    FlightRow,
+    SlackInstallationRecord,
+    TurnWrite,
+    TurnWritten,
+)
 from storage.sql_repos import (
     SessionRepo,
     SqlAllowlist,
@@ -29,6 +39,8 @@ from storage.sql_repos import (
 )
 from storage.sql_settings import SqlAudit, SqlKeys, SqlPolicies, SqlWorkspaces
 from storage.sql_spend import SqlBudgets, SqlUsage
+from storage.stores import chat_path
+from storage.thread_tx import run_transaction
 
 __all__ = ["SqlStore", "SqlUnitOfWork"]
 
@@ -210,6 +222,35 @@ class SqlStore:
     async def transaction(self) -> AsyncIterator[SqlUnitOfWork]:
         async with self.db.session() as session:
             yield SqlUnitOfWork(session)
+
+    async def read_chat(
+        self,
+        workspace_id: int,
+        *,
+        channel_id: str,
+        user_id: str,
+        model_id: str | None,
+        conversation_id: int | None,
+        history_limit: int,
+        with_limits: bool,
+    ) -> ChatRead:
+        return await run_transaction(
+            self.db,
+            partial(
+                chat_path.read_chat,
+                workspace_id=workspace_id,
+                channel_id=channel_id,
+                user_id=user_id,
+                model_id=model_id,
+                conversation_id=conversation_id,
+                history_limit=history_limit,
+                with_limits=with_limits,
+            ),
+            write=False,
+        )
+
+    async def write_turn(self, turn: TurnWrite) -> TurnWritten:
+        return await run_transaction(self.db, partial(chat_path.write_turn, turn=turn), write=True)
 
     async def ping(self) -> None:
         async with self.db.engine.connect() as conn:

@@ -3,6 +3,7 @@ the workspace) and the people whose chats are turned off."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from functools import cache
 from typing import Any
 
@@ -16,8 +17,10 @@ from storage.stores._sql import upsert_insert
 
 __all__ = [
     "chat_policy",
+    "chat_policy_stmt",
     "clear_channel_models",
     "get_policy",
+    "policy_from_rows",
     "set_policy",
     "set_user_off",
     "users_off",
@@ -28,7 +31,7 @@ POLICY_FIELDS = frozenset({"system_prompt", "default_model", "chats_off"})
 
 
 @cache
-def _chat_policy_stmt() -> CompoundSelect[Any]:
+def chat_policy_stmt() -> CompoundSelect[Any]:
     policy = ChannelPolicy.__table__  # type: ignore[attr-defined]  # set by SQLModel
     access = UserAccess.__table__  # type: ignore[attr-defined]
     return union_all(
@@ -51,11 +54,16 @@ async def chat_policy(
 ) -> ChatPolicy:
     """Everything the admins decided that a chat here, by this person, meets: one query."""
     rows = await session.execute(
-        _chat_policy_stmt(),
+        chat_policy_stmt(),
         {"workspace_id": workspace_id, "channel_id": channel_id, "user_id": user_id},
     )
+    return policy_from_rows(rows.all())
+
+
+def policy_from_rows(rows: Iterable[Sequence[Any]]) -> ChatPolicy:
+    """The policy that the rows of the chat-policy statement add up to."""
     found: dict[str, Any] = {}
-    for channel, prompt, model, off in rows.all():
+    for channel, prompt, model, off in rows:
         if channel is None:
             found["user_off"] = True
         elif channel == "":

@@ -34,6 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import UsageDaily, UsageRecord
+from storage.records import UsageEntry
 
 __all__ = [
     "AGGREGATE_FIELDS",
@@ -48,6 +49,8 @@ __all__ = [
     "daily_spend",
     "rebuild_rollups",
     "rollup_groups",
+    "rollup_rows",
+    "rollup_upsert",
     "spent_since",
 ]
 
@@ -85,12 +88,12 @@ class RollupGroup:
     values: tuple[int, ...]
 
 
-def model_key(record: UsageRecord) -> str:
+def model_key(record: UsageRecord | UsageEntry) -> str:
     """Spend is grouped by the model that served the chat (billing follows it)."""
     return record.model_served or record.model_requested
 
 
-def contribution(record: UsageRecord) -> tuple[int, ...]:
+def contribution(record: UsageRecord | UsageEntry) -> tuple[int, ...]:
     """What one ledger row adds to each aggregate (the Python twin of the SQL below)."""
     failed = record.outcome == "error"
     return (
@@ -105,7 +108,7 @@ def contribution(record: UsageRecord) -> tuple[int, ...]:
     )
 
 
-def _targets(record: UsageRecord) -> list[tuple[str, str, str]]:
+def _targets(record: UsageRecord | UsageEntry) -> list[tuple[str, str, str]]:
     """(scope, dim, key) of the rollup rows a ledger row feeds, in lock order."""
     model = model_key(record)
     return [
@@ -118,7 +121,7 @@ def _targets(record: UsageRecord) -> list[tuple[str, str, str]]:
 
 
 @cache
-def _rollup_upsert(dialect: str) -> Any:
+def rollup_upsert(dialect: str) -> Any:
     """The rollup upsert, built once per backend and run with fresh parameters (building it
     costs more than running it)."""
     insert = postgresql.insert(_daily) if dialect == "postgresql" else sqlite.insert(_daily)
@@ -128,13 +131,12 @@ def _rollup_upsert(dialect: str) -> Any:
     )
 
 
-async def add_to_rollups(session: AsyncSession, record: UsageRecord, *, sign: int = 1) -> None:
-    """Add (``sign=1``) or take away (``sign=-1``) one ledger row's share of the rollup."""
-    if record.workspace_id is None:
-        raise ValueError("a usage record needs its workspace_id")
+def rollup_rows(record: UsageRecord | UsageEntry, *, sign: int = 1) -> list[dict[str, Any]]:
+    """The five rollup rows (as upsert parameters) that one ledger row adds to (``sign=1``)
+    or takes away from (``sign=-1``), in lock order."""
     values = dict(zip(AGGREGATE_FIELDS, (sign * v for v in contribution(record)), strict=True))
     day = record.created_at.date()
-    rows = [
+    return [
         {
             "workspace_id": record.workspace_id,
             "scope": scope,
@@ -145,9 +147,17 @@ async def add_to_rollups(session: AsyncSession, record: UsageRecord, *, sign: in
         }
         for scope, dim, key in _targets(record)
     ]
+
+
+async def add_to_rollups(session: AsyncSession, record: UsageRecord, *, sign: int = 1) -> None:
+    """Add (``sign=1``) or take away (``sign=-1``) one ledger row's share of the rollup."""
+    if record.workspace_id is None:
+        raise ValueError("a usage record needs its workspace_id")
     # One statement, five parameter sets: the targets are in lock order, so concurrent
     # writers on PostgreSQL take the row locks in the same order and cannot deadlock.
-    await session.execute(_rollup_upsert(session.get_bind().dialect.name), rows)
+    await session.execute(
+        rollup_upsert(session.get_bind().dialect.name), rollup_rows(record, sign=sign)
+    )
 
 
 def _sum(column: Any) -> ColumnElement[Any]:

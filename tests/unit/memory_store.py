@@ -21,6 +21,7 @@ from bot.core.ports import (
     AnswerRow,
     BudgetRow,
     ChannelSpend,
+    ChatRead,
     ConversationRef,
     FlightEntry,
     FlightRow,
@@ -30,6 +31,8 @@ from bot.core.ports import (
     Standing,
     StoredKey,
     StoredMessage,
+    TurnWrite,
+    TurnWritten,
     UsageEntry,
     UsageSummary,
     UsageTokens,
@@ -734,6 +737,65 @@ class MemoryStore:
             raise ConnectionRefusedError("the in-memory database is down")
         self.data.transactions += 1
         yield MemoryUnitOfWork(self.data)
+
+    async def read_chat(
+        self,
+        workspace_id: int,
+        *,
+        channel_id: str,
+        user_id: str,
+        model_id: str | None,
+        conversation_id: int | None,
+        history_limit: int,
+        with_limits: bool,
+    ) -> ChatRead:
+        async with self.transaction() as tx:
+            policy = await tx.policies.for_chat(workspace_id, channel_id, user_id)
+            wanted = model_id or policy.channel_model
+            if wanted is None:
+                ws = await tx.workspaces.get(workspace_id)
+                wanted = ws.default_model if ws else None
+            model = await tx.allowlist.get(workspace_id, wanted) if wanted else None
+            key = await tx.keys.get(workspace_id, model.provider) if model else None
+            history: list[StoredMessage] = []
+            if conversation_id is not None:
+                history = await tx.conversations.history(
+                    workspace_id, conversation_id, limit=history_limit
+                )
+            has_limits = await tx.budgets.has_any(workspace_id) if with_limits else None
+        return ChatRead(policy, wanted, model, key, tuple(history), has_limits)
+
+    async def write_turn(self, turn: TurnWrite) -> TurnWritten:
+        async with self.transaction() as tx:
+            ws = turn.usage.workspace_id
+            generation = turn.usage.generation_id
+            if turn.check_generation and generation is not None:
+                found, recorded_with = await tx.usage.conversation_of_generation(ws, generation)
+                if found:
+                    return TurnWritten(recorded_with)
+            owned = turn.flight_row is None or await tx.flights.release(turn.flight_row, turn.owner)
+            conversation_id = turn.conversation_id
+            if turn.messages:
+                if conversation_id is None:
+                    conversation_id = await tx.conversations.start(
+                        ws,
+                        channel_id=turn.channel_id,
+                        user_id=turn.user_id,
+                        provider=turn.provider,
+                        model=turn.model,
+                        messages=turn.messages,
+                        anchors=turn.anchors,
+                    )
+                else:
+                    await tx.conversations.append(
+                        ws, conversation_id, messages=turn.messages, anchors=turn.anchors
+                    )
+            if not owned:
+                return TurnWritten(conversation_id, owned=False)
+            usage_id = await tx.usage.record(replace(turn.usage, conversation_id=conversation_id))
+            if turn.settle is not None:
+                await tx.flights.add([replace(turn.settle, usage_id=usage_id)])
+        return TurnWritten(conversation_id)
 
     async def ping(self) -> None:
         if self.down:

@@ -23,7 +23,7 @@ from bot.core.chat import richer
 from bot.core.deps import Deps
 from bot.core.errors import ModelNotAllowed
 from bot.core.keys import Keys
-from bot.core.ports import AllowedModelRow, ChatPolicy, ConversationRef, StoredKey, UnitOfWork
+from bot.core.ports import AllowedModelRow, ChatPolicy, ConversationRef, StoredKey
 from bot.core.pricing import price_to_nano
 from bot.core.replies import Invocation
 from bot.core.spend.limits import (
@@ -65,23 +65,6 @@ class _Read:
     policy: ChatPolicy
 
 
-async def _allowed(tx: UnitOfWork, ws_id: int, model: str | None) -> AllowedModelRow:
-    if model is None:
-        ws = await tx.workspaces.get(ws_id)
-        model = ws.default_model if ws else None
-        if model is None:
-            raise ModelNotAllowed(
-                "This workspace has no default model; pick one with /chat --model <id> "
-                "or ask an admin for /models default <id>."
-            )
-    row = await tx.allowlist.get(ws_id, model)
-    if row is None:
-        raise ModelNotAllowed(
-            f"`{model}` is not allowed in this workspace; see /models for the ones that are."
-        )
-    return row
-
-
 async def _read(
     deps: Deps,
     ctx: Invocation,
@@ -90,23 +73,34 @@ async def _read(
     conversation: ConversationRef | None,
 ) -> _Read:
     """The policy, the model, the key, the history, and whether the workspace has any spend
-    limit; refuses a chat that access rules turn away before reading the rest."""
-    async with deps.store.transaction() as tx:
-        policy = await tx.policies.for_chat(ws_id, ctx.channel_id, ctx.user_id)
-        policies.check_access(policy)
-        wanted = conversation.model if conversation else (model or policy.channel_model)
-        allowed = await _allowed(tx, ws_id, wanted)
-        key = await tx.keys.get(ws_id, allowed.provider)
-        history: list[ChatMessage] = []
-        if conversation is not None:
-            rows = await tx.conversations.history(ws_id, conversation.id, limit=HISTORY_LIMIT)
-            history = [
-                ChatMessage(role=r.role, content=r.content)  # type: ignore[arg-type]
-                for r in rows
-                if r.role in ("system", "user", "assistant")
-            ]
-        has_limits = await tx.budgets.has_any(ws_id) if deps.budgets is not None else None
-    return _Read(allowed, key, history, has_limits, policy)
+    limit (one transaction); refuses a chat that access rules turn away, or whose model the
+    workspace does not allow."""
+    read = await deps.store.read_chat(
+        ws_id,
+        channel_id=ctx.channel_id,
+        user_id=ctx.user_id,
+        model_id=conversation.model if conversation else model,
+        conversation_id=conversation.id if conversation else None,
+        history_limit=HISTORY_LIMIT,
+        with_limits=deps.budgets is not None,
+    )
+    policies.check_access(read.policy)
+    if read.model_id is None:
+        raise ModelNotAllowed(
+            "This workspace has no default model; pick one with /chat --model <id> "
+            "or ask an admin for /models default <id>."
+        )
+    if read.model is None:
+        raise ModelNotAllowed(
+            f"`{read.model_id}` is not allowed in this workspace; "
+            "see /models for the ones that are."
+        )
+    history = [
+        ChatMessage(role=r.role, content=r.content)  # type: ignore[arg-type]
+        for r in read.history
+        if r.role in ("system", "user", "assistant")
+    ]
+    return _Read(read.model, read.key, history, read.has_limits, read.policy)
 
 
 def _ask(

@@ -18,14 +18,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import stamina
 
 from adapters.base import StreamFailed, StreamFinished, Usage
 from bot.core.chat.flights import Flight
 from bot.core.deps import Deps
-from bot.core.ports import AllowedModelRow, ConversationRef, UnitOfWork, UsageEntry
+from bot.core.ports import AllowedModelRow, ConversationRef, TurnWrite, UsageEntry
 from bot.core.pricing import ChatCost
 from bot.core.replies import Invocation
 from bot.core.spend.guard import Crossing
@@ -90,6 +90,7 @@ async def record(deps: Deps, turn: Turn, ending: Ending) -> tuple[int, Sequence[
     flight = turn.flight
     try:
         row_id = await flight.log.settled(flight)
+        write = _write(deps, turn, ending, latency_ms=latency_ms, flight_row=row_id)
         async for attempt in stamina.retry_context(
             on=deps.store.is_transient,
             attempts=None,
@@ -100,16 +101,13 @@ async def record(deps: Deps, turn: Turn, ending: Ending) -> tuple[int, Sequence[
             with attempt:
                 if attempt.num > 1:
                     log.warning("retrying the usage record of a chat (attempt %d)", attempt.num)
-                async with deps.store.transaction() as tx:
-                    conversation_id = await _write(
-                        deps,
-                        tx,
-                        turn,
-                        ending,
-                        latency_ms=latency_ms,
-                        retry=attempt.num > 1,
-                        flight_row=row_id,
-                    )
+                # A retry first looks for the generation's row (a lost acknowledgement).
+                written = await deps.store.write_turn(
+                    replace(write, check_generation=attempt.num > 1)
+                )
+        conversation_id = written.conversation_id
+        if not written.owned:
+            log.warning("a chat's lease had lapsed: another process put it on the ledger")
     finally:
         # Recorded, or not at all: then its row in flight, if written, lapses and is settled.
         flight.log.end(flight)
@@ -124,49 +122,38 @@ async def record(deps: Deps, turn: Turn, ending: Ending) -> tuple[int, Sequence[
     return conversation_id or 0, notices
 
 
-async def _write(
+def _write(
     deps: Deps,
-    tx: UnitOfWork,
     turn: Turn,
     ending: Ending,
     *,
     latency_ms: int,
-    retry: bool,
     flight_row: int | None,
-) -> int | None:
+) -> TurnWrite:
+    """The chat's one write: its turn (unless it failed) and its usage row."""
     ctx, ws_id, model = turn.ctx, turn.workspace_id, turn.model
-    conversation_id = turn.conversation.id if turn.conversation is not None else None
     # A cancelled chat has no final event: the generation is the one the provider accepted.
     generation_id = ending.generation_id or turn.flight.generation_id
-    if retry and generation_id is not None:
-        found, recorded_with = await tx.usage.conversation_of_generation(ws_id, generation_id)
-        if found:
-            return recorded_with
-    owned = flight_row is None or await tx.flights.release(flight_row, deps.owner)
+    messages: tuple[tuple[str, str], ...] = ()
     if ending.outcome != "error":
-        messages = [("user", turn.prompt)]
+        messages = (("user", turn.prompt),)
         if ending.answer:
-            messages.append(("assistant", ending.answer))
-        if conversation_id is None:
-            conversation_id = await tx.conversations.start(
-                ws_id,
-                channel_id=ctx.channel_id,
-                user_id=ctx.user_id,
-                provider=model.provider,
-                model=model.model_id,
-                messages=messages,
-                anchors=list(turn.anchors),
-            )
-        else:
-            await tx.conversations.append(
-                ws_id, conversation_id, messages=messages, anchors=list(turn.anchors)
-            )
-    if not owned:
-        log.warning("a chat's lease had lapsed: another process put it on the ledger")
-        return conversation_id
+            messages += (("assistant", ending.answer),)
+    settle = None
+    if ending.cost.nano is None and ending.outcome != "error" and generation_id is not None:
+        # The provider knows what it billed: a sweep asks it (see bot.core.chat.settle).
+        turn.flight.generation_id = generation_id
+        settle = turn.flight.entry(lease_until=deps.clock())
     usage = ending.usage
-    usage_id = await tx.usage.record(
-        UsageEntry(
+    return TurnWrite(
+        conversation_id=turn.conversation.id if turn.conversation is not None else None,
+        channel_id=ctx.channel_id,
+        user_id=ctx.user_id,
+        provider=model.provider,
+        model=model.model_id,
+        messages=messages,
+        anchors=tuple(turn.anchors),
+        usage=UsageEntry(
             workspace_id=ws_id,
             channel_id=ctx.channel_id,
             user_id=ctx.user_id,
@@ -185,12 +172,10 @@ async def _write(
             latency_ms=latency_ms,
             outcome=ending.outcome,
             error_kind=ending.error_kind,
-            conversation_id=conversation_id,
+            conversation_id=None,
             created_at=deps.clock(),
-        )
+        ),
+        flight_row=flight_row,
+        owner=deps.owner,
+        settle=settle,
     )
-    if ending.cost.nano is None and ending.outcome != "error" and generation_id is not None:
-        # The provider knows what it billed: a sweep asks it (see bot.core.chat.settle).
-        turn.flight.generation_id = generation_id
-        await tx.flights.add([turn.flight.entry(lease_until=deps.clock(), usage_id=usage_id)])
-    return conversation_id

@@ -32,6 +32,7 @@ from storage.records import (
     BudgetRow,
     ChannelSpend,
     ChatPolicy,
+    ChatRead,
     ConversationRef,
     FlightEntry,
     FlightRow,
@@ -41,6 +42,8 @@ from storage.records import (
     Standing,
     StoredKey,
     StoredMessage,
+    TurnWrite,
+    TurnWritten,
     UsageEntry,
     UsageSummary,
     UsageTokens,
@@ -63,6 +66,7 @@ __all__ = [
     "BudgetRow",
     "ChannelSpend",
     "ChatPolicy",
+    "ChatRead",
     "ConversationRef",
     "ConversationRepo",
     "EventRepo",
@@ -80,6 +84,8 @@ __all__ = [
     "Store",
     "StoredKey",
     "StoredMessage",
+    "TurnWrite",
+    "TurnWritten",
     "UnitOfWork",
     "UsageEntry",
     "UsageRepo",
@@ -234,6 +240,28 @@ class UnitOfWork(Protocol):
 
 class Store(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[UnitOfWork]: ...
+
+    async def read_chat(
+        self,
+        workspace_id: int,
+        *,
+        channel_id: str,
+        user_id: str,
+        model_id: str | None,
+        conversation_id: int | None,
+        history_limit: int,
+        with_limits: bool,
+    ) -> ChatRead:
+        """Everything a chat reads before it starts, in one transaction: the policy for the
+        channel and person, the model (``model_id``, else the channel's default, else the
+        workspace's) with its allowlist row, the key of its provider, the conversation's last
+        ``history_limit`` messages and (``with_limits``) whether any spend limit exists."""
+        ...
+
+    async def write_turn(self, turn: TurnWrite) -> TurnWritten:
+        """A finished chat in one transaction (see :class:`TurnWrite`): raises
+        ``ConversationNotFoundError`` for a conversation of another workspace."""
+        ...
 
     async def ping(self) -> None:
         """Raise if the database cannot be reached (health checks)."""
