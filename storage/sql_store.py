@@ -4,9 +4,9 @@
 ``storage.sql_repos``, ``storage.sql_settings`` and ``storage.sql_spend`` plus the
 process-level ones here (event claims, the answers-in-flight journal, the chats in flight,
 Slack installations), all sharing that session. Whatever the block raises rolls the
-transaction back. The chat path's two transactions (``read_chat``, ``write_turn``) skip the
-session: Core statements in one transaction each, on SQLite in one thread hand-off
-(``storage.thread_tx``).
+transaction back. The chat path's transactions (``read_chat``, ``write_turn``, and the
+``claim_event`` and ``put_in_flight`` every chat makes too) skip the session: Core statements
+in one transaction each, on SQLite in one thread hand-off (``storage.thread_tx``).
 """
 
 from __future__ import annotations
@@ -251,6 +251,22 @@ class SqlStore:
 
     async def write_turn(self, turn: TurnWrite) -> TurnWritten:
         return await run_transaction(self.db, partial(chat_path.write_turn, turn=turn), write=True)
+
+    async def claim_event(self, platform: str, event_key: str) -> bool:
+        return await run_transaction(
+            self.db,
+            partial(chat_path.claim_event, platform=platform, event_key=event_key),
+            write=True,
+        )
+
+    async def put_in_flight(
+        self, entries: Sequence[FlightEntry], *, release: Sequence[int], owner: str
+    ) -> list[int]:
+        return await run_transaction(
+            self.db,
+            partial(chat_path.put_in_flight, entries=entries, release=release, owner=owner),
+            write=True,
+        )
 
     async def ping(self) -> None:
         async with self.db.engine.connect() as conn:

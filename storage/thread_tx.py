@@ -57,6 +57,10 @@ class SyncTx(Protocol):
         """Run a statement that returns no rows; its row count."""
         ...
 
+    def rows_many(self, stmt: ClauseElement, params: Sequence[Params]) -> list[Sequence[Any]]:
+        """One ``INSERT … RETURNING`` for several parameter sets: the rows, in their order."""
+        ...
+
     def run_many(self, stmt: ClauseElement, params: Sequence[Params]) -> None:
         """One statement, several parameter sets (``executemany``)."""
         ...
@@ -89,6 +93,12 @@ class _ConnectionTx:
     def run_many(self, stmt: ClauseElement, params: Sequence[Params]) -> None:
         if params:
             self._conn.execute(stmt, list(params))  # type: ignore[call-overload]
+
+    def rows_many(self, stmt: ClauseElement, params: Sequence[Params]) -> list[Sequence[Any]]:
+        if not params:
+            return []
+        # SQLAlchemy batches these into multi-row statements ("insertmanyvalues").
+        return list(self._conn.execute(stmt, list(params)).all())  # type: ignore[call-overload]
 
 
 # --- SQLite: the whole transaction on the connection's thread --------------------------------
@@ -177,6 +187,10 @@ class _SqliteTx:
     def run(self, stmt: ClauseElement, params: Params | None = None) -> int:
         self._execute(stmt, params)
         return self._cursor.rowcount
+
+    def rows_many(self, stmt: ClauseElement, params: Sequence[Params]) -> list[Sequence[Any]]:
+        # On the connection's thread a statement costs microseconds: one per parameter set.
+        return [row for p in params for row in self.rows(stmt, p)]
 
     def run_many(self, stmt: ClauseElement, params: Sequence[Params]) -> None:
         if not params:

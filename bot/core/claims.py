@@ -20,8 +20,7 @@ PRUNE_EVERY_SECONDS = 3600.0
 
 async def claim(store: Store, platform: str, event_key: str) -> bool:
     """True for the first claim of ``event_key`` on ``platform``, on any process."""
-    async with store.transaction() as tx:
-        return await tx.events.claim(platform, event_key)
+    return await store.claim_event(platform, event_key)
 
 
 async def prune(store: Store) -> int:

@@ -6,11 +6,13 @@ limit applies); :func:`write_turn` is everything written once it ended (the chat
 flight released, its turn in the conversation, its ledger row and rollups). Each runs as one
 transaction through :func:`storage.thread_tx.run_transaction`: on SQLite in one hand-off to
 the connection's thread. The statements are SQLAlchemy Core, built once at import; every
-query is scoped by workspace.
+query is scoped by workspace. The other two writes every chat makes are here too: the claim
+on its platform delivery (:func:`claim_event`) and its row in flight (:func:`put_in_flight`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import fields, replace
 from functools import cache
 from typing import Any
@@ -26,6 +28,7 @@ from storage.models import (
     Conversation,
     ConversationAnchor,
     ConversationMessage,
+    ProcessedEvent,
     ProviderKey,
     UsageRecord,
     Workspace,
@@ -34,6 +37,7 @@ from storage.models import (
 from storage.records import (
     AllowedModelRow,
     ChatRead,
+    FlightEntry,
     StoredKey,
     StoredMessage,
     TurnWrite,
@@ -46,7 +50,7 @@ from storage.stores.policies import chat_policy_stmt, policy_from_rows
 from storage.stores.rollups import rollup_rows, rollup_upsert
 from storage.thread_tx import SyncTx
 
-__all__ = ["read_chat", "write_turn"]
+__all__ = ["claim_event", "put_in_flight", "read_chat", "write_turn"]
 
 
 def _table(model: Any) -> Table:
@@ -62,6 +66,7 @@ _message = _table(ConversationMessage)
 _anchor = _table(ConversationAnchor)
 _usage = _table(UsageRecord)
 _flights = _table(ChatInFlight)
+_events = _table(ProcessedEvent)
 
 _WS: BindParameter[int] = bindparam("workspace_id")
 
@@ -120,6 +125,21 @@ _MESSAGE = _insert(_message, ["conversation_id", "role", "content", "created_at"
 _USAGE_COLUMNS = [f.name for f in fields(UsageEntry)]
 _USAGE = _insert(_usage, _USAGE_COLUMNS, _usage.c.id)
 _FLIGHT = _insert(_flights, list(FLIGHT_COLUMNS))
+_FLIGHTS = (
+    insert(_flights)
+    .values({name: bindparam(name) for name in FLIGHT_COLUMNS})
+    .returning(_flights.c.id, sort_by_parameter_order=True)
+)
+
+
+@cache
+def _claim(dialect: str) -> Any:
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_events)
+    return stmt.values(
+        platform=bindparam("platform"),
+        event_key=bindparam("event_key"),
+        created_at=bindparam("created_at"),
+    ).on_conflict_do_nothing(index_elements=["platform", "event_key"])
 
 
 @cache
@@ -245,3 +265,23 @@ def write_turn(tx: SyncTx, turn: TurnWrite) -> TurnWritten:
         settle["usage_id"] = usage_id
         tx.run(_FLIGHT, settle)
     return TurnWritten(conversation_id)
+
+
+def claim_event(tx: SyncTx, *, platform: str, event_key: str) -> bool:
+    """True for the first claim of ``event_key`` on ``platform`` (the unique constraint
+    lets exactly one insert win, across processes)."""
+    claim = _claim(tx.dialect)
+    return (
+        tx.run(claim, {"platform": platform, "event_key": event_key, "created_at": utcnow()}) == 1
+    )
+
+
+def put_in_flight(
+    tx: SyncTx, *, entries: Sequence[FlightEntry], release: Sequence[int], owner: str
+) -> list[int]:
+    """Release ``owner``'s rows ``release`` (chats written again) and add ``entries``; the
+    new rows' ids, in order."""
+    for flight_id in release:
+        tx.run(_RELEASE, {"flight_id": flight_id, "owner": owner})
+    rows = tx.rows_many(_FLIGHTS, [flight_values(entry) for entry in entries])
+    return [int(row[0]) for row in rows]

@@ -301,3 +301,38 @@ async def test_write_turn_writes_once_releases_its_flight_and_keeps_tenants_apar
         await store.write_turn(
             _turn(other, conversation_id=first.conversation_id, usage=_usage(other))
         )
+
+
+async def test_a_delivery_is_claimed_once_across_stores(db: Database) -> None:
+    first, second = SqlStore(db), SqlStore(Database(str(db.engine.url)))
+    try:
+        claims = await asyncio.gather(
+            *(store.claim_event("slack", "T1:trigger-1") for store in (first, second, first))
+        )
+        assert sorted(claims) == [False, False, True]
+        assert await first.claim_event("discord", "T1:trigger-1")  # platforms apart
+    finally:
+        await second.db.dispose()
+
+
+async def test_rows_in_flight_come_back_in_order_and_stale_ones_are_released(
+    db: Database,
+) -> None:
+    store = SqlStore(db)
+    ws = await _workspace_with_model(store)
+
+    def entry(generation: str, owner: str = "me") -> FlightEntry:
+        return FlightEntry(ws, "C1", "U1", "openrouter", "openai/gpt-4o-mini", generation,
+                           owner, NOON, NOON, 10, 0, None)  # fmt: skip
+
+    ids = await store.put_in_flight([entry(f"g{n}") for n in range(5)], release=[], owner="me")
+    assert len(ids) == 5 and ids == sorted(ids)
+    theirs = await store.put_in_flight([entry("x", owner="them")], release=[], owner="them")
+    again = await store.put_in_flight([entry("g0-again")], release=[ids[0], theirs[0]], owner="me")
+    later = NOON + timedelta(minutes=1)
+    async with store.transaction() as tx:
+        rows = await tx.flights.claim("settler", now=later, until=later, limit=20)
+    generations = sorted(row.generation_id or "" for row in rows)
+    # Only this owner's own stale row went; the other owner's is still on record.
+    assert generations == ["g0-again", "g1", "g2", "g3", "g4", "x"]
+    assert again[0] not in ids

@@ -765,6 +765,18 @@ class MemoryStore:
             has_limits = await tx.budgets.has_any(workspace_id) if with_limits else None
         return ChatRead(policy, wanted, model, key, tuple(history), has_limits)
 
+    async def claim_event(self, platform: str, event_key: str) -> bool:
+        async with self.transaction() as tx:
+            return await tx.events.claim(platform, event_key)
+
+    async def put_in_flight(
+        self, entries: Sequence[FlightEntry], *, release: Sequence[int], owner: str
+    ) -> list[int]:
+        async with self.transaction() as tx:
+            for flight_id in release:
+                await tx.flights.release(flight_id, owner)
+            return await tx.flights.add(entries)
+
     async def write_turn(self, turn: TurnWrite) -> TurnWritten:
         async with self.transaction() as tx:
             ws = turn.usage.workspace_id

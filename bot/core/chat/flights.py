@@ -190,11 +190,11 @@ class FlightLog:
                 flight.state, flight.written = _State.WRITING, done
             lease_until = self.deps.clock() + self.lease
             try:
-                async with self.deps.store.transaction() as tx:
-                    for flight in batch:
-                        if flight.stale_row is not None:
-                            await tx.flights.release(flight.stale_row, self.owner)
-                    ids = await tx.flights.add([f.entry(lease_until=lease_until) for f in batch])
+                ids = await self.deps.store.put_in_flight(
+                    [f.entry(lease_until=lease_until) for f in batch],
+                    release=[f.stale_row for f in batch if f.stale_row is not None],
+                    owner=self.owner,
+                )
             except Exception:
                 log.warning(
                     "could not put %d accepted chat(s) on record", len(batch), exc_info=True

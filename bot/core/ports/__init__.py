@@ -258,6 +258,18 @@ class Store(Protocol):
         ``history_limit`` messages and (``with_limits``) whether any spend limit exists."""
         ...
 
+    async def claim_event(self, platform: str, event_key: str) -> bool:
+        """True for the first claim of ``event_key`` on ``platform``, on any process (one
+        transaction of its own)."""
+        ...
+
+    async def put_in_flight(
+        self, entries: Sequence[FlightEntry], *, release: Sequence[int], owner: str
+    ) -> list[int]:
+        """Release ``owner``'s rows ``release`` and add ``entries`` (one transaction); the new
+        rows' ids, in order."""
+        ...
+
     async def write_turn(self, turn: TurnWrite) -> TurnWritten:
         """A finished chat in one transaction (see :class:`TurnWrite`): raises
         ``ConversationNotFoundError`` for a conversation of another workspace."""
