@@ -54,12 +54,17 @@ async def test_database_outage_gets_its_own_sentence_on_slack(h: SlackHarness) -
     """Every query fails as when the database server is down: the user is told that, in one
     line, not "something went wrong"; the provider is never called."""
     unreachable = Database("postgresql://postgres@127.0.0.1:1/routerbot")
-    working = h.runtime.db.sessionmaker
-    h.runtime.db.sessionmaker = unreachable.sessionmaker
+    db = h.runtime.db
+    # Sessions and the chat path's Core transactions alike reach the unreachable server.
+    parts = ("url", "engine", "sessionmaker")
+    working = {name: getattr(db, name) for name in parts}
+    for name in parts:
+        setattr(db, name, getattr(unreachable, name))
     try:
         sent = await h.command("/chat", "hello")
     finally:
-        h.runtime.db.sessionmaker = working
+        for name, value in working.items():
+            setattr(db, name, value)
         await unreachable.dispose()
     assert sent.status == 200
     [reply] = h.replies(sent)
