@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 from collections.abc import AsyncIterator
@@ -161,10 +162,21 @@ class Database:
         self.url = async_url(database_url)
         self.engine = make_engine(database_url, **engine_kwargs)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._writer: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
 
     @property
     def is_sqlite(self) -> bool:
         return is_sqlite(self.url)
+
+    @property
+    def sqlite_writer(self) -> asyncio.Lock:
+        """SQLite has one writer at a time: this process's chat-path writes queue here for it
+        (see ``storage.thread_tx``) instead of in SQLite's busy handler, which sleeps. One
+        lock per event loop (a lock belongs to the loop it first waited on)."""
+        loop = asyncio.get_running_loop()
+        if self._writer is None or self._writer[0] is not loop:
+            self._writer = (loop, asyncio.Lock())
+        return self._writer[1]
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

@@ -10,7 +10,11 @@ written once with SQLAlchemy Core statements built at import time:
 
 - on SQLite it runs whole on the aiosqlite connection's own thread, between ``BEGIN`` (or
   ``BEGIN IMMEDIATE`` for a write, so two writers queue on the busy timeout instead of
-  failing on a lock upgrade) and ``COMMIT``: one hand-off for the transaction. Each statement
+  failing on a lock upgrade) and ``COMMIT``: one hand-off for the transaction. This
+  process's writes take turns on an ``asyncio.Lock`` first: SQLite has one writer at a time,
+  and its busy handler waits by sleeping (1, 2, 5 … 100 ms), which put a tail of hundreds of
+  milliseconds on a burst of chats (``benchmarks/discord_load.py``: overhead p99 1.5 s
+  without the lock, 0.5–0.8 s with it). Other processes still meet the busy timeout. Each statement
   is compiled once for the dialect, with its bind and result processors (dates, booleans),
   so the rows are what SQLAlchemy would have returned;
 - on PostgreSQL it runs inside ``AsyncConnection.run_sync``: the same function, the same
@@ -69,7 +73,10 @@ class SyncTx(Protocol):
 async def run_transaction(db: Database, work: Callable[[SyncTx], T], *, write: bool) -> T:
     """Run ``work`` in one transaction: committed when it returns, rolled back if it raises."""
     if db.is_sqlite:
-        return await _on_sqlite_thread(db, work, write=write)
+        if not write:
+            return await _on_sqlite_thread(db, work, write=False)
+        async with db.sqlite_writer:
+            return await _on_sqlite_thread(db, work, write=True)
     async with db.engine.begin() as conn:
         return await conn.run_sync(lambda sync: work(_ConnectionTx(sync)))
 

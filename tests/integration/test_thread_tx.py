@@ -336,3 +336,31 @@ async def test_rows_in_flight_come_back_in_order_and_stale_ones_are_released(
     # Only this owner's own stale row went; the other owner's is still on record.
     assert generations == ["g0-again", "g1", "g2", "g3", "g4", "x"]
     assert again[0] not in ids
+
+
+async def test_a_process_writes_in_turn_and_never_waits_in_sqlites_busy_handler(
+    tmp_path: Path,
+) -> None:
+    """With no busy timeout at all, fifty concurrent writes still all land: they queue in the
+    process, not on SQLite's lock (whose handler waits by sleeping)."""
+    db = Database(f"sqlite:///{tmp_path / 'turns.db'}")
+    async with db.engine.begin() as conn:
+        await conn.run_sync(lambda sync: Workspace.__table__.create(sync))  # type: ignore[attr-defined]
+    db.engine.sync_engine.pool.dispose()
+    event.listen(
+        db.engine.sync_engine,
+        "connect",
+        lambda conn, _rec: conn.driver_connection._conn.execute("PRAGMA busy_timeout=0"),
+    )
+
+    def slow_add(tx: SyncTx, n: int) -> int:
+        count = _add(tx, f"T{n}")
+        time.sleep(0.002)  # the write lock is held a little while
+        return count
+
+    counts = await asyncio.gather(
+        *(run_transaction(db, lambda tx, n=n: slow_add(tx, n), write=True) for n in range(50))
+    )
+    assert counts == [1] * 50
+    assert len(await run_transaction(db, lambda tx: tx.rows(_WORKSPACES), write=False)) == 50
+    await db.dispose()
