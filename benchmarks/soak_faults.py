@@ -47,6 +47,7 @@ from storage import stores  # noqa: E402
 from storage.crypto import generate_key  # noqa: E402
 from storage.models import Workspace  # noqa: E402
 from tests.fakes.openrouter import FakeOpenRouter, Fault  # noqa: E402
+from tests.fakes.openrouter_catalogue import FakeModel  # noqa: E402
 from tests.fakes.slack import FakeSlack  # noqa: E402
 from tests.integration.worker_support import (  # noqa: E402
     SlackClient,
@@ -283,6 +284,9 @@ async def soak(args: argparse.Namespace, url: str, tmp: Path) -> int:
         FakeOpenRouter(valid_keys=(KEY,), words_delay=args.delay, answer_words=args.words) as fo,
         aiohttp.ClientSession() as http,
     ):
+        # routerbot's catalogue follows the provider's: a model it does not list is retired.
+        for kind in PROVIDER_FAULTS:
+            fo.add_model(FakeModel(model_of(kind), kind, prompt="0.000001", completion="0.000002"))
         team = slack.add_team("T1")
         env = slack_env(
             tmp, database_url=url, secret_key=generate_key(), slack=slack,
@@ -366,6 +370,9 @@ async def report(
         expected = PROVIDER_FAULTS.get(chat.kind, (None, 0, ""))[2]
         if expected == "free" and chat.outcome in ("answered", "cut off, partial kept"):
             problems.append(f"chat {chat.index} ({chat.kind}) answered despite its fault")
+        if chat.kind == "normal" and chat.outcome == "told privately (nothing posted)":
+            # No fault and no outage to explain it: a chat that should have been answered.
+            problems.append(f"chat {chat.index} (no fault) was refused in a private reply")
     if status != 0:
         problems.append(f"the last worker exited with {status}:\n{log[-2000:]}")
     unsettled = await flights_left(url)
