@@ -3,7 +3,8 @@
 Several processes (behind a load balancer, or Slack's own retries landing on another worker)
 may receive the same event. Each one tries to insert ``(platform, event_key)``; the unique
 constraint lets exactly one insert win, with no read-then-write race. Rows only need to outlive
-the platform's retry window, so old ones are pruned.
+the platform's retry window, so old ones are pruned. The claim itself is one of the chat
+path's Core transactions (``storage.stores.chat_path.claim_event``).
 """
 
 from __future__ import annotations
@@ -17,24 +18,10 @@ from sqlmodel import col
 from storage.models import ProcessedEvent, utcnow
 from storage.stores._sql import naive_utc, upsert_insert
 
-__all__ = ["EVENT_RETENTION", "claim_event", "prune_events", "raise_signal", "signal_raised_since"]
+__all__ = ["EVENT_RETENTION", "prune_events", "raise_signal", "signal_raised_since"]
 
 #: Slack retries for about five minutes; a day is generous and keeps the table small.
 EVENT_RETENTION = timedelta(days=1)
-
-
-async def claim_event(
-    session: AsyncSession, *, platform: str, event_key: str, now: datetime | None = None
-) -> bool:
-    """True for the first claim of ``event_key`` on ``platform``; False for every later one."""
-    table = ProcessedEvent.__table__  # type: ignore[attr-defined]
-    statement = (
-        upsert_insert(session, table)
-        .values(platform=platform, event_key=event_key, created_at=naive_utc(now) or utcnow())
-        .on_conflict_do_nothing(index_elements=["platform", "event_key"])
-    )
-    result = await session.execute(statement)
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 async def raise_signal(

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, bindparam, delete, insert, select, update
+from sqlalchemy import CursorResult, Table, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -22,7 +22,6 @@ from storage.records import FlightEntry
 
 __all__ = [
     "FLIGHT_COLUMNS",
-    "add_flights",
     "claim_flights",
     "flight_values",
     "postpone_flight",
@@ -66,17 +65,6 @@ def flight_values(entry: FlightEntry) -> dict[str, Any]:
         "streamed_chars": entry.streamed_chars,
         "usage_id": entry.usage_id,
     }
-
-
-async def add_flights(session: AsyncSession, *, entries: Sequence[FlightEntry]) -> list[int]:
-    """Insert the rows in one statement; returns their ids, in order."""
-    if not entries:
-        return []
-    result = await session.execute(
-        insert(_flights).returning(_flights.c.id, sort_by_parameter_order=True),
-        [flight_values(entry) for entry in entries],
-    )
-    return [int(row_id) for row_id in result.scalars().all()]
 
 
 async def release_flight(session: AsyncSession, *, flight_id: int, owner: str) -> bool:

@@ -22,7 +22,6 @@ from storage.records import (
     AllowedModelRow,
     ConversationRef,
     NewModel,
-    StoredMessage,
 )
 
 
@@ -133,58 +132,6 @@ class SqlConversations(SessionRepo):
                 self.session, workspace_id=workspace_id, conversation_id=conversation_id
             )
         )
-
-    async def history(
-        self, workspace_id: int, conversation_id: int, *, limit: int
-    ) -> list[StoredMessage]:
-        rows = await stores.get_messages(
-            self.session, workspace_id=workspace_id, conversation_id=conversation_id, limit=limit
-        )
-        return [StoredMessage(r.role, r.content) for r in rows]
-
-    async def start(
-        self,
-        workspace_id: int,
-        *,
-        channel_id: str,
-        user_id: str,
-        provider: str,
-        model: str,
-        messages: Sequence[tuple[str, str]],
-        anchors: Sequence[str],
-    ) -> int:
-        return await stores.start_conversation(
-            self.session,
-            workspace_id=workspace_id,
-            channel_id=channel_id,
-            user_id=user_id,
-            provider=provider,
-            model=model,
-            messages=messages,
-            anchors=anchors,
-        )
-
-    async def append(
-        self,
-        workspace_id: int,
-        conversation_id: int,
-        *,
-        messages: Sequence[tuple[str, str]],
-        anchors: Sequence[str],
-    ) -> None:
-        await stores.add_messages(
-            self.session,
-            workspace_id=workspace_id,
-            conversation_id=conversation_id,
-            messages=messages,
-        )
-        for anchor in anchors:
-            await stores.add_anchor(
-                self.session,
-                workspace_id=workspace_id,
-                anchor=anchor,
-                conversation_id=conversation_id,
-            )
 
     async def add_anchor(self, workspace_id: int, anchor: str, conversation_id: int) -> None:
         await stores.add_anchor(

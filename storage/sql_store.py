@@ -46,9 +46,6 @@ __all__ = ["SqlStore", "SqlUnitOfWork"]
 
 
 class SqlEvents(SessionRepo):
-    async def claim(self, platform: str, event_key: str) -> bool:
-        return await events.claim_event(self.session, platform=platform, event_key=event_key)
-
     async def prune(self, older_than: datetime) -> int:
         return await events.prune_events(self.session, older_than=older_than)
 
@@ -104,9 +101,6 @@ def _flight(row: ChatInFlight) -> FlightRow:
 
 
 class SqlFlights(SessionRepo):
-    async def add(self, entries: Sequence[FlightEntry]) -> list[int]:
-        return await flights.add_flights(self.session, entries=entries)
-
     async def release(self, flight_id: int, owner: str) -> bool:
         return await flights.release_flight(self.session, flight_id=flight_id, owner=owner)
 
@@ -252,10 +246,12 @@ class SqlStore:
     async def write_turn(self, turn: TurnWrite) -> TurnWritten:
         return await run_transaction(self.db, partial(chat_path.write_turn, turn=turn), write=True)
 
-    async def claim_event(self, platform: str, event_key: str) -> bool:
+    async def claim_event(
+        self, platform: str, event_key: str, *, now: datetime | None = None
+    ) -> bool:
         return await run_transaction(
             self.db,
-            partial(chat_path.claim_event, platform=platform, event_key=event_key),
+            partial(chat_path.claim_event, platform=platform, event_key=event_key, now=now),
             write=True,
         )
 

@@ -40,12 +40,10 @@ from storage.stores.conversations import (
     ConversationNotFoundError,
     add_anchor,
     add_message,
-    add_messages,
     create_conversation,
     find_conversation_by_anchor,
     get_conversation,
     get_messages,
-    start_conversation,
 )
 from storage.stores.keys import delete_key, get_key, list_keys, rotate_keys, set_key
 from storage.stores.policies import (
@@ -85,7 +83,6 @@ __all__ = [
     "UsageTotals",
     "add_anchor",
     "add_message",
-    "add_messages",
     "add_model",
     "add_models_bulk",
     "add_reservation",
@@ -139,7 +136,6 @@ __all__ = [
     "spend_by_user",
     "spent_since",
     "standing",
-    "start_conversation",
     "stream_audit",
     "stream_usage",
     "summarize_ledger",

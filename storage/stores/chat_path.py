@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import fields, replace
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -124,7 +125,6 @@ _START = _insert(
 _MESSAGE = _insert(_message, ["conversation_id", "role", "content", "created_at"])
 _USAGE_COLUMNS = [f.name for f in fields(UsageEntry)]
 _USAGE = _insert(_usage, _USAGE_COLUMNS, _usage.c.id)
-_FLIGHT = _insert(_flights, list(FLIGHT_COLUMNS))
 _FLIGHTS = (
     insert(_flights)
     .values({name: bindparam(name) for name in FLIGHT_COLUMNS})
@@ -261,19 +261,15 @@ def write_turn(tx: SyncTx, turn: TurnWrite) -> TurnWritten:
     # Same transaction: the rollup can never disagree with the ledger, even across workers.
     tx.run_many(rollup_upsert(tx.dialect), rollup_rows(usage))
     if turn.settle is not None:
-        settle = flight_values(turn.settle)
-        settle["usage_id"] = usage_id
-        tx.run(_FLIGHT, settle)
+        tx.rows(_FLIGHTS, flight_values(replace(turn.settle, usage_id=usage_id)))
     return TurnWritten(conversation_id)
 
 
-def claim_event(tx: SyncTx, *, platform: str, event_key: str) -> bool:
+def claim_event(tx: SyncTx, *, platform: str, event_key: str, now: datetime | None = None) -> bool:
     """True for the first claim of ``event_key`` on ``platform`` (the unique constraint
-    lets exactly one insert win, across processes)."""
-    claim = _claim(tx.dialect)
-    return (
-        tx.run(claim, {"platform": platform, "event_key": event_key, "created_at": utcnow()}) == 1
-    )
+    lets exactly one insert win, across processes); ``now`` dates it (pruning)."""
+    claim = {"platform": platform, "event_key": event_key, "created_at": naive_utc(now) or utcnow()}
+    return tx.run(_claim(tx.dialect), claim) == 1
 
 
 def put_in_flight(

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -41,43 +38,6 @@ async def create_conversation(
     session.add(conversation)
     await session.flush()
     return conversation
-
-
-async def start_conversation(
-    session: AsyncSession,
-    *,
-    workspace_id: int,
-    channel_id: str,
-    user_id: str,
-    provider: str,
-    model: str,
-    messages: Sequence[tuple[str, str]],
-    anchors: Sequence[str] = (),
-) -> int:
-    """Create a conversation with its first ``(role, content)`` messages and the platform
-    messages (anchors) that continue it; returns its id.
-
-    The chat path's write: three inserts and no ownership checks, since the conversation is
-    created here, in this transaction, in ``workspace_id``.
-    """
-    now = utcnow()
-    conversation_id = await session.scalar(
-        insert(Conversation)
-        .values(
-            workspace_id=workspace_id,
-            channel_id=channel_id,
-            user_id=user_id,
-            provider=provider,
-            model=model,
-            created_at=now,
-        )
-        .returning(col(Conversation.id))
-    )
-    assert conversation_id is not None
-    await _insert_messages(session, int(conversation_id), messages, now)
-    for anchor in dict.fromkeys(anchors):
-        await _insert_anchor(session, workspace_id, anchor, int(conversation_id))
-    return int(conversation_id)
 
 
 async def get_conversation(
@@ -116,42 +76,6 @@ async def add_message(
         )
     )
     await session.flush()
-
-
-async def add_messages(
-    session: AsyncSession,
-    *,
-    workspace_id: int,
-    conversation_id: int,
-    messages: Sequence[tuple[str, str]],
-) -> None:
-    """Append ``(role, content)`` pairs in order with one ownership check and one insert."""
-    if not messages:
-        return
-    await _require_conversation(session, workspace_id=workspace_id, conversation_id=conversation_id)
-    await _insert_messages(session, conversation_id, messages, utcnow())
-
-
-async def _insert_messages(
-    session: AsyncSession,
-    conversation_id: int,
-    messages: Sequence[tuple[str, str]],
-    now: datetime,
-) -> None:
-    if not messages:
-        return
-    await session.execute(
-        insert(ConversationMessage),
-        [
-            {
-                "conversation_id": conversation_id,
-                "role": role,
-                "content": content,
-                "created_at": now,
-            }
-            for role, content in messages
-        ],
-    )
 
 
 async def get_messages(

@@ -21,8 +21,9 @@ from bot.serve import configured_front_ends
 from bot.slack_app import slack_mode
 from bot.slack_app.app import BOT_SCOPES
 from storage.db import Database
-from storage.events import claim_event, prune_events
+from storage.events import prune_events
 from storage.models import utcnow
+from storage.sql_store import SqlStore
 from tests.fakes.openrouter import FakeOpenRouter
 from tests.fakes.slack import FakeSlack
 
@@ -108,21 +109,20 @@ def test_manifest_matches_the_code() -> None:
 
 
 async def test_claim_event_is_race_safe_and_pruned(db: Database) -> None:
+    store = SqlStore(db)
+
     async def claim() -> bool:
-        async with db.session() as session:
-            return await claim_event(session, platform="slack", event_key="message:T:C:1.0")
+        return await store.claim_event("slack", "message:T:C:1.0")
 
     results = await asyncio.gather(*(claim() for _ in range(12)))
     assert results.count(True) == 1
-    async with db.session() as session:
-        assert await claim_event(session, platform="discord", event_key="message:T:C:1.0")
-        old = utcnow() - timedelta(days=2)
-        assert await claim_event(session, platform="slack", event_key="old", now=old)
+    assert await store.claim_event("discord", "message:T:C:1.0")
+    old = utcnow() - timedelta(days=2)
+    assert await store.claim_event("slack", "old", now=old)
     async with db.session() as session:
         assert await prune_events(session, older_than=utcnow() - timedelta(days=1)) == 1
-    async with db.session() as session:
-        assert await claim_event(session, platform="slack", event_key="old")
-        assert not await claim_event(session, platform="slack", event_key="message:T:C:1.0")
+    assert await store.claim_event("slack", "old")
+    assert not await store.claim_event("slack", "message:T:C:1.0")
 
 
 async def _wait_healthy(url: str, proc: asyncio.subprocess.Process) -> dict[str, object]:

@@ -267,8 +267,7 @@ async def test_write_turn_writes_once_releases_its_flight_and_keeps_tenants_apar
     at = NOON
     flight = FlightEntry(ws, "C1", "U1", "openrouter", "openai/gpt-4o-mini", "gen-1", "me",
                          at, at, 10, 0, None)  # fmt: skip
-    async with store.transaction() as tx:
-        [row] = await tx.flights.add([flight])
+    [row] = await store.put_in_flight([flight], release=[], owner="me")
 
     first = await store.write_turn(_turn(ws, flight_row=row))
     assert first.owned

@@ -177,35 +177,6 @@ class ConversationRepo(Protocol):
 
     async def get(self, workspace_id: int, conversation_id: int) -> ConversationRef | None: ...
 
-    async def history(
-        self, workspace_id: int, conversation_id: int, *, limit: int
-    ) -> list[StoredMessage]:
-        """The last ``limit`` messages, oldest first."""
-        ...
-
-    async def start(
-        self,
-        workspace_id: int,
-        *,
-        channel_id: str,
-        user_id: str,
-        provider: str,
-        model: str,
-        messages: Sequence[tuple[str, str]],
-        anchors: Sequence[str],
-    ) -> int:
-        """A new conversation with its first messages and anchors; returns its id."""
-        ...
-
-    async def append(
-        self,
-        workspace_id: int,
-        conversation_id: int,
-        *,
-        messages: Sequence[tuple[str, str]],
-        anchors: Sequence[str],
-    ) -> None: ...
-
     async def add_anchor(self, workspace_id: int, anchor: str, conversation_id: int) -> None: ...
 
 

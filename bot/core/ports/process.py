@@ -13,13 +13,11 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     # Only bot.core.ports reaches into storage; it re-exports the records.
-    from bot.core.ports import AnswerRow, FlightEntry, FlightRow, SlackInstallationRecord
+    from bot.core.ports import AnswerRow, FlightRow, SlackInstallationRecord
 
 
 class EventRepo(Protocol):
-    async def claim(self, platform: str, event_key: str) -> bool:
-        """True for the first claim of a delivery, on any process; False for every later one."""
-        ...
+    """Deliveries are claimed with ``Store.claim_event`` (a transaction of its own)."""
 
     async def prune(self, older_than: datetime) -> int: ...
 
@@ -51,12 +49,8 @@ class AnswerRepo(Protocol):
 
 class FlightRepo(Protocol):
     """Chats the provider accepted that are not settled on the ledger yet (see
-    ``bot.core.chat.flights``). Owners renew their leases; a lapsed lease is claimed by
-    exactly one process."""
-
-    async def add(self, entries: Sequence[FlightEntry]) -> list[int]:
-        """Insert the rows; their ids, in order."""
-        ...
+    ``bot.core.chat.flights``), added with ``Store.put_in_flight``. Owners renew their
+    leases; a lapsed lease is claimed by exactly one process."""
 
     async def release(self, flight_id: int, owner: str) -> bool:
         """Delete the row if ``owner`` still holds it; False when another process took it."""
