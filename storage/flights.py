@@ -22,6 +22,7 @@ from storage.records import FlightEntry
 
 __all__ = [
     "FLIGHT_COLUMNS",
+    "RELEASE",
     "claim_flights",
     "flight_values",
     "postpone_flight",
@@ -67,13 +68,15 @@ def flight_values(entry: FlightEntry) -> dict[str, Any]:
     }
 
 
+#: Delete a row if its owner still holds it (``flight_id``, ``owner``).
+RELEASE = delete(_flights).where(
+    _flights.c.id == bindparam("flight_id"), _flights.c.owner == bindparam("owner")
+)
+
+
 async def release_flight(session: AsyncSession, *, flight_id: int, owner: str) -> bool:
     """Delete the row if ``owner`` still holds it: True when this caller settles the chat."""
-    result = await session.execute(
-        delete(ChatInFlight).where(
-            col(ChatInFlight.id) == flight_id, col(ChatInFlight.owner) == owner
-        )
-    )
+    result = await session.execute(RELEASE, {"flight_id": flight_id, "owner": owner})
     return _rowcount(result) == 1
 
 

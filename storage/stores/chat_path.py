@@ -18,16 +18,15 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import BindParameter, Column, Table, bindparam, delete, insert, select
+from sqlalchemy import BindParameter, Column, Table, bindparam, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from storage.flights import FLIGHT_COLUMNS, flight_values
+from storage.flights import FLIGHT_COLUMNS, RELEASE, flight_values
 from storage.models import (
     AllowedModel,
     Budget,
     ChatInFlight,
     Conversation,
-    ConversationAnchor,
     ConversationMessage,
     ProcessedEvent,
     ProviderKey,
@@ -46,7 +45,7 @@ from storage.records import (
     UsageEntry,
 )
 from storage.stores._sql import naive_utc
-from storage.stores.conversations import ConversationNotFoundError
+from storage.stores.conversations import ConversationNotFoundError, anchor_upsert
 from storage.stores.policies import chat_policy_stmt, policy_from_rows
 from storage.stores.rollups import rollup_rows, rollup_upsert
 from storage.thread_tx import SyncTx
@@ -64,7 +63,6 @@ _keys = _table(ProviderKey)
 _budget = _table(Budget)
 _conversation = _table(Conversation)
 _message = _table(ConversationMessage)
-_anchor = _table(ConversationAnchor)
 _usage = _table(UsageRecord)
 _flights = _table(ChatInFlight)
 _events = _table(ProcessedEvent)
@@ -103,9 +101,6 @@ _RECORDED = (
     .where(_usage.c.workspace_id == _WS, _usage.c.generation_id == bindparam("generation_id"))
     .limit(1)
 )
-_RELEASE = delete(_flights).where(
-    _flights.c.id == bindparam("flight_id"), _flights.c.owner == bindparam("owner")
-)
 _OWN_CONVERSATION = select(_conversation.c.id).where(
     _conversation.c.id == bindparam("conversation_id"), _conversation.c.workspace_id == _WS
 )
@@ -140,16 +135,6 @@ def _claim(dialect: str) -> Any:
         event_key=bindparam("event_key"),
         created_at=bindparam("created_at"),
     ).on_conflict_do_nothing(index_elements=["platform", "event_key"])
-
-
-@cache
-def _anchor_upsert(dialect: str) -> Any:
-    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_anchor)
-    return stmt.values(
-        workspace_id=bindparam("workspace_id"),
-        anchor=bindparam("anchor"),
-        conversation_id=bindparam("conversation_id"),
-    ).on_conflict_do_nothing(index_elements=["workspace_id", "anchor"])
 
 
 def read_chat(
@@ -210,7 +195,7 @@ def write_turn(tx: SyncTx, turn: TurnWrite) -> TurnWritten:
         if found is not None:
             return TurnWritten(found[0])
     owned = turn.flight_row is None or (
-        tx.run(_RELEASE, {"flight_id": turn.flight_row, "owner": turn.owner}) == 1
+        tx.run(RELEASE, {"flight_id": turn.flight_row, "owner": turn.owner}) == 1
     )
     if turn.messages:
         now = utcnow()
@@ -245,7 +230,7 @@ def write_turn(tx: SyncTx, turn: TurnWrite) -> TurnWritten:
                 for role, content in turn.messages
             ],
         )
-        upsert = _anchor_upsert(tx.dialect)
+        upsert = anchor_upsert(tx.dialect)
         for anchor in dict.fromkeys(turn.anchors):
             tx.run(
                 upsert, {"workspace_id": ws, "anchor": anchor, "conversation_id": conversation_id}
@@ -278,6 +263,6 @@ def put_in_flight(
     """Release ``owner``'s rows ``release`` (chats written again) and add ``entries``; the
     new rows' ids, in order."""
     for flight_id in release:
-        tx.run(_RELEASE, {"flight_id": flight_id, "owner": owner})
+        tx.run(RELEASE, {"flight_id": flight_id, "owner": owner})
     rows = tx.rows_many(_FLIGHTS, [flight_values(entry) for entry in entries])
     return [int(row[0]) for row in rows]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from functools import cache
+from typing import Any
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage.models import Conversation, ConversationAnchor, ConversationMessage, utcnow
-from storage.stores._sql import upsert_insert
 
 
 class ConversationNotFoundError(LookupError):
@@ -112,13 +115,28 @@ async def add_anchor(
     await _insert_anchor(session, workspace_id, anchor, conversation_id)
 
 
+@cache
+def anchor_upsert(dialect: str) -> Any:
+    """Link an anchor to a conversation; re-adding the same anchor is a no-op. Built once per
+    backend, run with ``workspace_id``, ``anchor`` and ``conversation_id``."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(ConversationAnchor)
+        .values(
+            workspace_id=bindparam("workspace_id"),
+            anchor=bindparam("anchor"),
+            conversation_id=bindparam("conversation_id"),
+        )
+        .on_conflict_do_nothing(index_elements=["workspace_id", "anchor"])
+    )
+
+
 async def _insert_anchor(
     session: AsyncSession, workspace_id: int, anchor: str, conversation_id: int
 ) -> None:
     await session.execute(
-        upsert_insert(session, ConversationAnchor)
-        .values(workspace_id=workspace_id, anchor=anchor, conversation_id=conversation_id)
-        .on_conflict_do_nothing(index_elements=["workspace_id", "anchor"])
+        anchor_upsert(session.get_bind().dialect.name),
+        {"workspace_id": workspace_id, "anchor": anchor, "conversation_id": conversation_id},
     )
 
 
